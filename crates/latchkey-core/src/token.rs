@@ -1,0 +1,182 @@
+//! A token as latchkey stores it (never its secret), and when it may be used.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::condition::Condition;
+use crate::id::Id;
+use crate::policy::Policy;
+use crate::resource::{ResourceKey, ResourceKind};
+use crate::secret::SecretKind;
+
+/// Who owns a token: a user (user token, `cfut_`) or an account (account token, `cfat_`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// A user token acting for this user.
+    User(Id),
+    /// An account-owned token of this account.
+    Account(Id),
+}
+
+impl Owner {
+    /// The secret family of this owner's tokens.
+    pub fn secret_kind(self) -> SecretKind {
+        match self {
+            Owner::User(_) => SecretKind::User,
+            Owner::Account(_) => SecretKind::Account,
+        }
+    }
+
+    /// The owner as a resource key (`com.cloudflare.api.user.<id>` or `...account.<id>`).
+    pub fn resource(self) -> ResourceKey {
+        match self {
+            Owner::User(id) => ResourceKey::specific(ResourceKind::User, id.to_string()),
+            Owner::Account(id) => ResourceKey::specific(ResourceKind::Account, id.to_string()),
+        }
+    }
+}
+
+/// A token's status. `Active` and `Disabled` are set by clients; `Expired` is what an
+/// active token reads back as once `expires_on` has passed (it may also be set directly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Usable (within its time window and address condition).
+    Active,
+    /// Exists but refused everywhere.
+    Disabled,
+    /// Past `expires_on`, or expired by a client; refused everywhere.
+    Expired,
+}
+
+impl Status {
+    /// The lowercase wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Disabled => "disabled",
+            Status::Expired => "expired",
+        }
+    }
+}
+
+/// The status as stored: what a client last set.
+pub type StoredStatus = Status;
+
+/// Why a token cannot be used right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    /// Status `disabled`.
+    Disabled,
+    /// Past `expires_on`, or status `expired`.
+    Expired,
+    /// Before `not_before`.
+    NotYetValid,
+    /// The client address is refused by `condition.request_ip`.
+    AddressRefused(IpAddr),
+}
+
+/// A token without its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// 32 lowercase hex.
+    pub id: Id,
+    /// The user or account it belongs to.
+    pub owner: Owner,
+    /// Up to 120 characters.
+    pub name: String,
+    /// What a client last set (see [`Token::status_at`] for what it reads back as).
+    pub status: StoredStatus,
+    /// When it was created.
+    pub issued_on: OffsetDateTime,
+    /// When its fields were last replaced.
+    pub modified_on: OffsetDateTime,
+    /// When it last authenticated a request (recorded in batches).
+    pub last_used_on: Option<OffsetDateTime>,
+    /// Not usable before this instant.
+    pub not_before: Option<OffsetDateTime>,
+    /// Not usable at or after this instant.
+    pub expires_on: Option<OffsetDateTime>,
+    /// Allow and deny policies.
+    pub policies: Vec<Policy>,
+    /// Client-address condition.
+    pub condition: Condition,
+}
+
+impl Token {
+    /// The status a client sees at `now`: an active token past `expires_on` is `expired`.
+    pub fn status_at(&self, now: OffsetDateTime) -> Status {
+        match self.status {
+            Status::Active if self.expires_on.is_some_and(|e| now >= e) => Status::Expired,
+            status => status,
+        }
+    }
+
+    /// Whether the token may authenticate a request from `ip` at `now`.
+    pub fn check_usable(&self, now: OffsetDateTime, ip: IpAddr) -> Result<(), Unusable> {
+        match self.status_at(now) {
+            Status::Disabled => return Err(Unusable::Disabled),
+            Status::Expired => return Err(Unusable::Expired),
+            Status::Active => {}
+        }
+        if self.not_before.is_some_and(|nb| now < nb) {
+            return Err(Unusable::NotYetValid);
+        }
+        if !self.condition.allows(ip) {
+            return Err(Unusable::AddressRefused(ip.to_canonical()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn token() -> Token {
+        Token {
+            id: Id::random(),
+            owner: Owner::User(Id::random()),
+            name: "t".into(),
+            status: Status::Active,
+            issued_on: datetime!(2026-01-01 0:00 UTC),
+            modified_on: datetime!(2026-01-01 0:00 UTC),
+            last_used_on: None,
+            not_before: Some(datetime!(2026-02-01 0:00 UTC)),
+            expires_on: Some(datetime!(2026-03-01 0:00 UTC)),
+            policies: vec![],
+            condition: Condition::default(),
+        }
+    }
+
+    #[test]
+    fn usable_only_inside_its_window() {
+        let t = token();
+        let ip = "127.0.0.1".parse().unwrap();
+        assert_eq!(
+            t.check_usable(datetime!(2026-01-31 23:59:59 UTC), ip),
+            Err(Unusable::NotYetValid)
+        );
+        assert_eq!(t.check_usable(datetime!(2026-02-01 0:00 UTC), ip), Ok(()));
+        assert_eq!(t.check_usable(datetime!(2026-02-28 23:59:59 UTC), ip), Ok(()));
+        assert_eq!(
+            t.check_usable(datetime!(2026-03-01 0:00 UTC), ip),
+            Err(Unusable::Expired)
+        );
+        assert_eq!(t.status_at(datetime!(2026-03-01 0:00 UTC)), Status::Expired);
+    }
+
+    #[test]
+    fn disabled_beats_everything() {
+        let mut t = token();
+        t.status = Status::Disabled;
+        assert_eq!(
+            t.check_usable(datetime!(2026-02-02 0:00 UTC), "127.0.0.1".parse().unwrap()),
+            Err(Unusable::Disabled)
+        );
+        assert_eq!(t.status_at(datetime!(2027-01-01 0:00 UTC)), Status::Disabled);
+    }
+}
