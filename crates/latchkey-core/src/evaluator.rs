@@ -94,9 +94,9 @@ fn matches<'p>(
 ) -> Option<&'p ResourceKey> {
     let (target, parents) = request.chain.split_first()?;
     let group_applies = policy.permission_groups.iter().any(|granted| {
-        catalogue.get(&granted.id).is_some_and(|group| {
-            group.grants(request.permission) && group.applies_to(target.kind)
-        })
+        catalogue
+            .get(&granted.id)
+            .is_some_and(|group| group.grants(request.permission) && group.applies_to(target.kind))
     });
     if !group_applies {
         return None;

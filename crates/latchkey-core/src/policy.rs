@@ -1,6 +1,6 @@
 //! Policies: an effect, permission groups, and the resources they apply to (spec §3.2, §4.1).
 
-use serde::de::Error as _;
+use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -137,80 +137,61 @@ impl Serialize for Resources {
 }
 
 impl<'de> Deserialize<'de> for Resources {
-    /// Reads the stored form back; the API layer validates client input separately.
+    /// Reads the stored form back, in order; the API layer validates client input itself.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Value {
-            All(String),
-            Nested(Vec<(String, String)>),
-        }
-        // A map of key -> "*" or {key: "*"}; read as ordered pairs to keep client order.
-        struct Pairs(Vec<(String, Value)>);
-        impl<'de> Deserialize<'de> for Pairs {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<'de> serde::de::Visitor<'de> for V {
-                    type Value = Pairs;
-                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                        f.write_str("a map of resource keys")
-                    }
-                    fn visit_map<A: serde::de::MapAccess<'de>>(
-                        self,
-                        mut map: A,
-                    ) -> Result<Pairs, A::Error> {
-                        let mut out = Vec::new();
-                        while let Some((k, v)) = map.next_entry::<String, NestedOrStar>()? {
-                            out.push((k, v.0));
-                        }
-                        Ok(Pairs(out))
-                    }
-                }
-                d.deserialize_map(V)
-            }
-        }
-        struct NestedOrStar(Value);
-        impl<'de> Deserialize<'de> for NestedOrStar {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<'de> serde::de::Visitor<'de> for V {
-                    type Value = NestedOrStar;
-                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                        f.write_str("\"*\" or a map of resource keys")
-                    }
-                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NestedOrStar, E> {
-                        Ok(NestedOrStar(Value::All(v.to_owned())))
-                    }
-                    fn visit_map<A: serde::de::MapAccess<'de>>(
-                        self,
-                        mut map: A,
-                    ) -> Result<NestedOrStar, A::Error> {
-                        let mut out = Vec::new();
-                        while let Some(pair) = map.next_entry::<String, String>()? {
-                            out.push(pair);
-                        }
-                        Ok(NestedOrStar(Value::Nested(out)))
-                    }
-                }
-                d.deserialize_any(V)
-            }
-        }
-        let parse = |k: &str| k.parse::<ResourceKey>().map_err(D::Error::custom);
-        let Pairs(pairs) = Pairs::deserialize(deserializer)?;
-        let mut out = Vec::with_capacity(pairs.len());
-        for (key, value) in pairs {
-            let value = match value {
-                Value::All(_) => ResourceValue::All,
-                Value::Nested(inner) => ResourceValue::Nested(
-                    inner
-                        .iter()
-                        .map(|(k, _)| parse(k))
-                        .collect::<Result<_, _>>()?,
-                ),
-            };
-            out.push((parse(&key)?, value));
+        deserializer.deserialize_map(ResourcesVisitor)
+    }
+}
+
+fn parse_key<E: serde::de::Error>(text: &str) -> Result<ResourceKey, E> {
+    text.parse().map_err(E::custom)
+}
+
+struct ResourcesVisitor;
+
+impl<'de> Visitor<'de> for ResourcesVisitor {
+    type Value = Resources;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a map of resource keys")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Resources, A::Error> {
+        let mut out = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value::<StoredValue>()?;
+            out.push((parse_key(&key)?, value.0));
         }
         Ok(Resources(out))
+    }
+}
+
+/// `"*"` or `{key: "*", ...}`.
+struct StoredValue(ResourceValue);
+
+impl<'de> Deserialize<'de> for StoredValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StoredValue;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"*\" or a map of resource keys")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<StoredValue, E> {
+                Ok(StoredValue(ResourceValue::All))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StoredValue, A::Error> {
+                let mut inner = Vec::new();
+                while let Some((key, _)) = map.next_entry::<String, String>()? {
+                    inner.push(parse_key(&key)?);
+                }
+                Ok(StoredValue(ResourceValue::Nested(inner)))
+            }
+        }
+        deserializer.deserialize_any(V)
     }
 }
 
@@ -247,12 +228,17 @@ mod tests {
     #[test]
     fn groups_must_fit_a_resource_kind() {
         let catalogue = Catalogue::builtin();
-        assert!(policy(API_TOKENS_READ, r#"{"com.cloudflare.api.user.abc":"*"}"#)
-            .check_scopes(&catalogue)
-            .is_ok());
+        assert!(
+            policy(API_TOKENS_READ, r#"{"com.cloudflare.api.user.abc":"*"}"#)
+                .check_scopes(&catalogue)
+                .is_ok()
+        );
         assert_eq!(
-            policy(ACCOUNT_API_TOKENS_WRITE, r#"{"com.cloudflare.api.user.abc":"*"}"#)
-                .check_scopes(&catalogue),
+            policy(
+                ACCOUNT_API_TOKENS_WRITE,
+                r#"{"com.cloudflare.api.user.abc":"*"}"#
+            )
+            .check_scopes(&catalogue),
             Err(ScopeMismatch { group_index: 0 })
         );
         // Zone groups reach an account's zones only through the nested form.

@@ -163,9 +163,10 @@ mod tests {
         let all_accounts: ResourceKey = "com.cloudflare.api.account.*".parse().unwrap();
         assert_eq!(all_accounts.id, ResourceId::Any);
         assert_eq!(all_accounts.kind, ResourceKind::Account);
-        let bucket: ResourceKey = "com.cloudflare.edge.r2.bucket.023e105f4ecef8ad9ca31a8372d0c353_default_my-bucket"
-            .parse()
-            .unwrap();
+        let bucket: ResourceKey =
+            "com.cloudflare.edge.r2.bucket.023e105f4ecef8ad9ca31a8372d0c353_default_my-bucket"
+                .parse()
+                .unwrap();
         assert_eq!(bucket.kind, ResourceKind::R2Bucket);
         for text in [
             "com.cloudflare.api.user.*",
@@ -188,7 +189,11 @@ mod tests {
             "com.cloudflare.api.account.zone",
             "com.example.thing.abc",
         ] {
-            assert_eq!(bad.parse::<ResourceKey>(), Err(InvalidResourceKey), "{bad:?}");
+            assert_eq!(
+                bad.parse::<ResourceKey>(),
+                Err(InvalidResourceKey),
+                "{bad:?}"
+            );
         }
     }
 

@@ -154,8 +154,12 @@ mod tests {
             assert_eq!(parsed_kind, kind);
             assert_eq!(parsed.hash(), secret.hash());
         }
-        assert!(Secret::generate(SecretKind::User).expose().starts_with("cfut_"));
-        assert!(Secret::generate(SecretKind::Account).expose().starts_with("cfat_"));
+        assert!(Secret::generate(SecretKind::User)
+            .expose()
+            .starts_with("cfut_"));
+        assert!(Secret::generate(SecretKind::Account)
+            .expose()
+            .starts_with("cfat_"));
     }
 
     #[test]

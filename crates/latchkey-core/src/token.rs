@@ -161,7 +161,10 @@ mod tests {
             Err(Unusable::NotYetValid)
         );
         assert_eq!(t.check_usable(datetime!(2026-02-01 0:00 UTC), ip), Ok(()));
-        assert_eq!(t.check_usable(datetime!(2026-02-28 23:59:59 UTC), ip), Ok(()));
+        assert_eq!(
+            t.check_usable(datetime!(2026-02-28 23:59:59 UTC), ip),
+            Ok(())
+        );
         assert_eq!(
             t.check_usable(datetime!(2026-03-01 0:00 UTC), ip),
             Err(Unusable::Expired)
@@ -177,6 +180,9 @@ mod tests {
             t.check_usable(datetime!(2026-02-02 0:00 UTC), "127.0.0.1".parse().unwrap()),
             Err(Unusable::Disabled)
         );
-        assert_eq!(t.status_at(datetime!(2027-01-01 0:00 UTC)), Status::Disabled);
+        assert_eq!(
+            t.status_at(datetime!(2027-01-01 0:00 UTC)),
+            Status::Disabled
+        );
     }
 }

@@ -1,0 +1,18 @@
+//! The wire types of Cloudflare's API v4 token endpoints: the response envelope, tokens,
+//! policies, permission groups and request bodies. The server and the client both use
+//! these, so the two cannot drift apart.
+//!
+//! Request types are lenient on purpose (strings for resource keys and CIDRs): the server
+//! validates them and names the offending field in its error.
+
+pub mod envelope;
+pub mod permission_groups;
+pub mod timestamp;
+pub mod tokens;
+
+pub use envelope::{Envelope, ErrorDetail, ErrorSource, Message, ResultInfo};
+pub use permission_groups::PermissionGroup;
+pub use tokens::{
+    Condition, CreateTokenRequest, DeletedToken, Effect, GroupMeta, GroupRef, IpRanges, Policy,
+    ResourceValue, Token, TokenStatus, UpdateTokenRequest, VerifiedToken,
+};

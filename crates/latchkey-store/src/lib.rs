@@ -1,0 +1,95 @@
+//! latchkey's storage: one [`Store`] trait, implemented by [`SqliteStore`] (the embedded
+//! default). Every write is committed before the call returns, so an acknowledged write
+//! survives a crash.
+
+mod error;
+mod model;
+mod rows;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use latchkey_core::{Id, Owner, SecretHash, Token};
+use time::OffsetDateTime;
+
+pub use error::StoreError;
+pub use model::{Account, Direction, ListQuery, NewAdmin, Page, User};
+pub use sqlite::SqliteStore;
+
+/// Storage of users, accounts, memberships and tokens.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Adds a user. `Conflict` if the email is taken.
+    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    /// All users, oldest first.
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// How many users exist (zero means a fresh database).
+    async fn count_users(&self) -> Result<u64, StoreError>;
+    /// Adds an account.
+    async fn create_account(&self, account: &Account) -> Result<(), StoreError>;
+    /// All accounts, oldest first.
+    async fn list_accounts(&self) -> Result<Vec<Account>, StoreError>;
+    /// Makes `user` a member of `account`. `NotFound` if either is missing, `Conflict` if
+    /// already a member.
+    async fn add_member(
+        &self,
+        account: Id,
+        user: Id,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Removes a membership. `NotFound` if there was none.
+    async fn remove_member(&self, account: Id, user: Id) -> Result<(), StoreError>;
+    /// The members of an account.
+    async fn list_members(&self, account: Id) -> Result<Vec<User>, StoreError>;
+    /// The accounts a user is a member of.
+    async fn accounts_of(&self, user: Id) -> Result<Vec<Id>, StoreError>;
+    /// Whether `user` is a member of `account`.
+    async fn is_member(&self, account: Id, user: Id) -> Result<bool, StoreError>;
+
+    /// Stores a new token under its secret's hash, unless its owner already has `quota`
+    /// tokens (`QuotaExceeded`).
+    async fn insert_token(
+        &self,
+        token: &Token,
+        hash: &SecretHash,
+        quota: u64,
+    ) -> Result<(), StoreError>;
+    /// The token whose secret hashes to `hash`.
+    async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<Token>, StoreError>;
+    /// The token `id` of `owner`.
+    async fn get_token(&self, owner: Owner, id: Id) -> Result<Option<Token>, StoreError>;
+    /// One page of `owner`'s tokens in issue order.
+    async fn list_tokens(&self, owner: Owner, query: &ListQuery)
+        -> Result<Page<Token>, StoreError>;
+    /// Replaces the mutable fields of an existing token (name, status, times, policies,
+    /// condition, modified_on). `NotFound` if it is gone.
+    async fn update_token(&self, token: &Token) -> Result<(), StoreError>;
+    /// Replaces the secret hash of token `id` of `owner`; the old secret stops working.
+    async fn roll_token(&self, owner: Owner, id: Id, hash: &SecretHash) -> Result<(), StoreError>;
+    /// Deletes token `id` of `owner`. `NotFound` if it is gone.
+    async fn delete_token(&self, owner: Owner, id: Id) -> Result<(), StoreError>;
+    /// Records last-use times in one batch (never moving a time backwards).
+    async fn record_last_used(&self, uses: &[(Id, OffsetDateTime)]) -> Result<(), StoreError>;
+
+    /// Creates a user, an account, the membership and an admin token in one transaction.
+    async fn create_admin(&self, admin: &NewAdmin) -> Result<(), StoreError>;
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Opens (creating if needed) and migrates the database at `url`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Err(StoreError::Unsupported(
+            "PostgreSQL is not supported by this build yet; use a sqlite:// URL".into(),
+        ))
+    } else {
+        Err(StoreError::Unsupported(format!(
+            "database URL must start with sqlite:// (got {:?})",
+            url.split(':').next().unwrap_or_default()
+        )))
+    }
+}

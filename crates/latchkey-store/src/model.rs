@@ -1,0 +1,73 @@
+//! Plain records the store reads and writes besides tokens.
+
+use latchkey_core::{Id, SecretHash, Token};
+use time::OffsetDateTime;
+
+/// A person who owns user tokens and is a member of accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// 32 lowercase hex.
+    pub id: Id,
+    /// Unique email address.
+    pub email: String,
+    /// Creation time.
+    pub created_on: OffsetDateTime,
+}
+
+/// An account, owner of account tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// 32 lowercase hex.
+    pub id: Id,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created_on: OffsetDateTime,
+}
+
+/// Sort direction of a token list (by issue time, then issue order).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Direction {
+    /// Oldest first (the default).
+    #[default]
+    Asc,
+    /// Newest first: exactly the reverse of `Asc`.
+    Desc,
+}
+
+/// Which page of a token list to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListQuery {
+    /// From 1.
+    pub page: u64,
+    /// Items per page.
+    pub per_page: u64,
+    /// Sort direction.
+    pub direction: Direction,
+    /// Whether expired tokens are listed.
+    pub include_expired: bool,
+    /// The instant that decides which tokens are expired.
+    pub now: OffsetDateTime,
+}
+
+/// One page of results and the total across pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// This page's items.
+    pub items: Vec<T>,
+    /// Matching items on all pages.
+    pub total: u64,
+}
+
+/// Everything `create_admin` writes at once.
+#[derive(Debug, Clone)]
+pub struct NewAdmin {
+    /// The new user.
+    pub user: User,
+    /// The new account (the user becomes its member).
+    pub account: Account,
+    /// The admin token, owned by the user.
+    pub token: Token,
+    /// Hash of the admin token's secret.
+    pub hash: SecretHash,
+}

@@ -1,0 +1,138 @@
+//! Row structs and their conversion to and from domain types.
+
+use latchkey_core::{Condition, Id, Owner, Policy, Status, Token};
+use time::OffsetDateTime;
+
+use crate::error::StoreError;
+use crate::model::{Account, User};
+
+/// The columns of `tokens` that make up a [`Token`].
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TokenRow {
+    pub id: String,
+    pub owner_kind: String,
+    pub owner_id: String,
+    pub name: String,
+    pub status: String,
+    pub issued_on: i64,
+    pub modified_on: i64,
+    pub last_used_on: Option<i64>,
+    pub not_before: Option<i64>,
+    pub expires_on: Option<i64>,
+    pub policies: String,
+    pub condition: String,
+}
+
+/// The column list matching [`TokenRow`].
+pub(crate) const TOKEN_COLUMNS: &str = "id, owner_kind, owner_id, name, status, issued_on, \
+     modified_on, last_used_on, not_before, expires_on, policies, condition";
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub created_on: i64,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AccountRow {
+    pub id: String,
+    pub name: String,
+    pub created_on: i64,
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+pub(crate) fn id(text: &str) -> Result<Id, StoreError> {
+    text.parse().map_err(|e| corrupt("id", e))
+}
+
+pub(crate) fn time(secs: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp(secs).map_err(|e| corrupt("timestamp", e))
+}
+
+pub(crate) fn secs(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+/// `(owner_kind, owner_id)` columns of an owner.
+pub(crate) fn owner_columns(owner: Owner) -> (&'static str, String) {
+    match owner {
+        Owner::User(id) => ("user", id.to_string()),
+        Owner::Account(id) => ("account", id.to_string()),
+    }
+}
+
+pub(crate) fn status_text(status: Status) -> &'static str {
+    status.as_str()
+}
+
+pub(crate) fn policies_json(token: &Token) -> String {
+    serde_json::to_string(&token.policies).expect("policies serialise")
+}
+
+pub(crate) fn condition_json(token: &Token) -> String {
+    serde_json::to_string(&token.condition).expect("conditions serialise")
+}
+
+impl TryFrom<TokenRow> for Token {
+    type Error = StoreError;
+
+    fn try_from(row: TokenRow) -> Result<Self, StoreError> {
+        let owner_id = id(&row.owner_id)?;
+        let owner = match row.owner_kind.as_str() {
+            "user" => Owner::User(owner_id),
+            "account" => Owner::Account(owner_id),
+            other => return Err(corrupt("owner_kind", other)),
+        };
+        let status = match row.status.as_str() {
+            "active" => Status::Active,
+            "disabled" => Status::Disabled,
+            "expired" => Status::Expired,
+            other => return Err(corrupt("status", other)),
+        };
+        let policies: Vec<Policy> =
+            serde_json::from_str(&row.policies).map_err(|e| corrupt("policies", e))?;
+        let condition: Condition =
+            serde_json::from_str(&row.condition).map_err(|e| corrupt("condition", e))?;
+        Ok(Token {
+            id: id(&row.id)?,
+            owner,
+            name: row.name,
+            status,
+            issued_on: time(row.issued_on)?,
+            modified_on: time(row.modified_on)?,
+            last_used_on: row.last_used_on.map(time).transpose()?,
+            not_before: row.not_before.map(time).transpose()?,
+            expires_on: row.expires_on.map(time).transpose()?,
+            policies,
+            condition,
+        })
+    }
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+
+    fn try_from(row: UserRow) -> Result<Self, StoreError> {
+        Ok(User {
+            id: id(&row.id)?,
+            email: row.email,
+            created_on: time(row.created_on)?,
+        })
+    }
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = StoreError;
+
+    fn try_from(row: AccountRow) -> Result<Self, StoreError> {
+        Ok(Account {
+            id: id(&row.id)?,
+            name: row.name,
+            created_on: time(row.created_on)?,
+        })
+    }
+}

@@ -1,0 +1,451 @@
+//! The embedded SQLite backend.
+//!
+//! WAL mode with `synchronous=FULL`: a commit is on disk before the call returns. Writes go
+//! through a pool of exactly one connection, so writers queue in the pool instead of
+//! fighting over SQLite's lock (no `SQLITE_BUSY` reaches a caller); reads use their own pool
+//! and never wait for writers.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use latchkey_core::{Id, Owner, SecretHash, Token};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+use time::OffsetDateTime;
+
+use crate::error::StoreError;
+use crate::model::{Account, Direction, ListQuery, NewAdmin, Page, User};
+use crate::rows::{self, AccountRow, TokenRow, UserRow, TOKEN_COLUMNS};
+use crate::Store;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// SQLite storage in one file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at a `sqlite://` URL and runs migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let path = options.get_filename().to_path_buf();
+        if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+            return Err(StoreError::Unsupported(
+                "an in-memory SQLite database cannot be shared by latchkey's pools; give a file path".into(),
+            ));
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore {
+            reader,
+            writer,
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn foreign_key_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
+
+fn found(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO users (id, email, created_on) VALUES (?, ?, ?)")
+            .bind(user.id.to_string())
+            .bind(&user.email)
+            .bind(rows::secs(user.created_on))
+            .execute(&self.writer)
+            .await
+            .map_err(|e| {
+                if unique_violation(&e) {
+                    StoreError::Conflict(format!("a user with email {} exists", user.email))
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        sqlx::query_as::<_, UserRow>(
+            "SELECT id, email, created_on FROM users ORDER BY created_on, rowid",
+        )
+        .fetch_all(&self.reader)
+        .await?
+        .into_iter()
+        .map(User::try_from)
+        .collect()
+    }
+
+    async fn count_users(&self) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO accounts (id, name, created_on) VALUES (?, ?, ?)")
+            .bind(account.id.to_string())
+            .bind(&account.name)
+            .bind(rows::secs(account.created_on))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        sqlx::query_as::<_, AccountRow>(
+            "SELECT id, name, created_on FROM accounts ORDER BY created_on, rowid",
+        )
+        .fetch_all(&self.reader)
+        .await?
+        .into_iter()
+        .map(Account::try_from)
+        .collect()
+    }
+
+    async fn add_member(
+        &self,
+        account: Id,
+        user: Id,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO memberships (account_id, user_id, created_on) VALUES (?, ?, ?)")
+            .bind(account.to_string())
+            .bind(user.to_string())
+            .bind(rows::secs(now))
+            .execute(&self.writer)
+            .await
+            .map_err(|e| {
+                if unique_violation(&e) {
+                    StoreError::Conflict(format!("user {user} is already a member of {account}"))
+                } else if foreign_key_violation(&e) {
+                    StoreError::NotFound
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn remove_member(&self, account: Id, user: Id) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM memberships WHERE account_id = ? AND user_id = ?")
+            .bind(account.to_string())
+            .bind(user.to_string())
+            .execute(&self.writer)
+            .await?;
+        found(done.rows_affected())
+    }
+
+    async fn list_members(&self, account: Id) -> Result<Vec<User>, StoreError> {
+        sqlx::query_as::<_, UserRow>(
+            "SELECT u.id, u.email, u.created_on FROM users u \
+             JOIN memberships m ON m.user_id = u.id WHERE m.account_id = ? \
+             ORDER BY m.created_on, u.email",
+        )
+        .bind(account.to_string())
+        .fetch_all(&self.reader)
+        .await?
+        .into_iter()
+        .map(User::try_from)
+        .collect()
+    }
+
+    async fn accounts_of(&self, user: Id) -> Result<Vec<Id>, StoreError> {
+        let ids: Vec<(String,)> =
+            sqlx::query_as("SELECT account_id FROM memberships WHERE user_id = ?")
+                .bind(user.to_string())
+                .fetch_all(&self.reader)
+                .await?;
+        ids.iter().map(|(id,)| rows::id(id)).collect()
+    }
+
+    async fn is_member(&self, account: Id, user: Id) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM memberships WHERE account_id = ? AND user_id = ?")
+                .bind(account.to_string())
+                .bind(user.to_string())
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(row.is_some())
+    }
+
+    async fn insert_token(
+        &self,
+        token: &Token,
+        hash: &SecretHash,
+        quota: u64,
+    ) -> Result<(), StoreError> {
+        let (kind, owner_id) = rows::owner_columns(token.owner);
+        // The count and the insert are one statement on the single writer connection, so
+        // concurrent creates cannot overshoot the quota.
+        let done = sqlx::query(
+            "INSERT INTO tokens (id, owner_kind, owner_id, name, status, secret_hash, issued_on, \
+             modified_on, last_used_on, not_before, expires_on, policies, condition) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 \
+             WHERE (SELECT COUNT(*) FROM tokens WHERE owner_kind = ?2 AND owner_id = ?3) < ?14",
+        )
+        .bind(token.id.to_string())
+        .bind(kind)
+        .bind(&owner_id)
+        .bind(&token.name)
+        .bind(rows::status_text(token.status))
+        .bind(&hash.as_bytes()[..])
+        .bind(rows::secs(token.issued_on))
+        .bind(rows::secs(token.modified_on))
+        .bind(token.last_used_on.map(rows::secs))
+        .bind(token.not_before.map(rows::secs))
+        .bind(token.expires_on.map(rows::secs))
+        .bind(rows::policies_json(token))
+        .bind(rows::condition_json(token))
+        .bind(i64::try_from(quota).unwrap_or(i64::MAX))
+        .execute(&self.writer)
+        .await
+        .map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Conflict("token id or secret already exists".into())
+            } else {
+                e.into()
+            }
+        })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::QuotaExceeded(quota));
+        }
+        Ok(())
+    }
+
+    async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<Token>, StoreError> {
+        sqlx::query_as::<_, TokenRow>(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE secret_hash = ?"
+        ))
+        .bind(&hash.as_bytes()[..])
+        .fetch_optional(&self.reader)
+        .await?
+        .map(Token::try_from)
+        .transpose()
+    }
+
+    async fn get_token(&self, owner: Owner, id: Id) -> Result<Option<Token>, StoreError> {
+        let (kind, owner_id) = rows::owner_columns(owner);
+        sqlx::query_as::<_, TokenRow>(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ? AND owner_kind = ? AND owner_id = ?"
+        ))
+        .bind(id.to_string())
+        .bind(kind)
+        .bind(owner_id)
+        .fetch_optional(&self.reader)
+        .await?
+        .map(Token::try_from)
+        .transpose()
+    }
+
+    async fn list_tokens(
+        &self,
+        owner: Owner,
+        query: &ListQuery,
+    ) -> Result<Page<Token>, StoreError> {
+        let (kind, owner_id) = rows::owner_columns(owner);
+        let filter = if query.include_expired {
+            "owner_kind = ?1 AND owner_id = ?2 AND ?3 = ?3"
+        } else {
+            "owner_kind = ?1 AND owner_id = ?2 AND status <> 'expired' \
+             AND (expires_on IS NULL OR expires_on > ?3)"
+        };
+        let order = match query.direction {
+            Direction::Asc => "issued_on ASC, seq ASC",
+            Direction::Desc => "issued_on DESC, seq DESC",
+        };
+        let now = rows::secs(query.now);
+        let offset = query.page.saturating_sub(1).saturating_mul(query.per_page);
+        let mut tx = self.reader.begin().await?;
+        let (total,): (i64,) =
+            sqlx::query_as(&format!("SELECT COUNT(*) FROM tokens WHERE {filter}"))
+                .bind(kind)
+                .bind(&owner_id)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+        let items = sqlx::query_as::<_, TokenRow>(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE {filter} ORDER BY {order} LIMIT ?4 OFFSET ?5"
+        ))
+        .bind(kind)
+        .bind(&owner_id)
+        .bind(now)
+        .bind(i64::try_from(query.per_page).unwrap_or(i64::MAX))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(Token::try_from)
+        .collect::<Result<_, _>>()?;
+        tx.commit().await?;
+        Ok(Page {
+            items,
+            total: total as u64,
+        })
+    }
+
+    async fn update_token(&self, token: &Token) -> Result<(), StoreError> {
+        let (kind, owner_id) = rows::owner_columns(token.owner);
+        let done = sqlx::query(
+            "UPDATE tokens SET name = ?, status = ?, modified_on = ?, not_before = ?, \
+             expires_on = ?, policies = ?, condition = ? \
+             WHERE id = ? AND owner_kind = ? AND owner_id = ?",
+        )
+        .bind(&token.name)
+        .bind(rows::status_text(token.status))
+        .bind(rows::secs(token.modified_on))
+        .bind(token.not_before.map(rows::secs))
+        .bind(token.expires_on.map(rows::secs))
+        .bind(rows::policies_json(token))
+        .bind(rows::condition_json(token))
+        .bind(token.id.to_string())
+        .bind(kind)
+        .bind(owner_id)
+        .execute(&self.writer)
+        .await?;
+        found(done.rows_affected())
+    }
+
+    async fn roll_token(&self, owner: Owner, id: Id, hash: &SecretHash) -> Result<(), StoreError> {
+        let (kind, owner_id) = rows::owner_columns(owner);
+        let done = sqlx::query(
+            "UPDATE tokens SET secret_hash = ? WHERE id = ? AND owner_kind = ? AND owner_id = ?",
+        )
+        .bind(&hash.as_bytes()[..])
+        .bind(id.to_string())
+        .bind(kind)
+        .bind(owner_id)
+        .execute(&self.writer)
+        .await?;
+        found(done.rows_affected())
+    }
+
+    async fn delete_token(&self, owner: Owner, id: Id) -> Result<(), StoreError> {
+        let (kind, owner_id) = rows::owner_columns(owner);
+        let done =
+            sqlx::query("DELETE FROM tokens WHERE id = ? AND owner_kind = ? AND owner_id = ?")
+                .bind(id.to_string())
+                .bind(kind)
+                .bind(owner_id)
+                .execute(&self.writer)
+                .await?;
+        found(done.rows_affected())
+    }
+
+    async fn record_last_used(&self, uses: &[(Id, OffsetDateTime)]) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        for (id, at) in uses {
+            sqlx::query(
+                "UPDATE tokens SET last_used_on = ?1 \
+                 WHERE id = ?2 AND (last_used_on IS NULL OR last_used_on < ?1)",
+            )
+            .bind(rows::secs(*at))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_admin(&self, admin: &NewAdmin) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let now = rows::secs(admin.user.created_on);
+        sqlx::query("INSERT INTO users (id, email, created_on) VALUES (?, ?, ?)")
+            .bind(admin.user.id.to_string())
+            .bind(&admin.user.email)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if unique_violation(&e) {
+                    StoreError::Conflict(format!("a user with email {} exists", admin.user.email))
+                } else {
+                    e.into()
+                }
+            })?;
+        sqlx::query("INSERT INTO accounts (id, name, created_on) VALUES (?, ?, ?)")
+            .bind(admin.account.id.to_string())
+            .bind(&admin.account.name)
+            .bind(rows::secs(admin.account.created_on))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO memberships (account_id, user_id, created_on) VALUES (?, ?, ?)")
+            .bind(admin.account.id.to_string())
+            .bind(admin.user.id.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let token = &admin.token;
+        let (kind, owner_id) = rows::owner_columns(token.owner);
+        sqlx::query(
+            "INSERT INTO tokens (id, owner_kind, owner_id, name, status, secret_hash, issued_on, \
+             modified_on, not_before, expires_on, policies, condition) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(token.id.to_string())
+        .bind(kind)
+        .bind(owner_id)
+        .bind(&token.name)
+        .bind(rows::status_text(token.status))
+        .bind(&admin.hash.as_bytes()[..])
+        .bind(rows::secs(token.issued_on))
+        .bind(rows::secs(token.modified_on))
+        .bind(token.not_before.map(rows::secs))
+        .bind(token.expires_on.map(rows::secs))
+        .bind(rows::policies_json(token))
+        .bind(rows::condition_json(token))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+}

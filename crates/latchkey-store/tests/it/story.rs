@@ -1,0 +1,222 @@
+//! The store story: what every backend must do, in the order a deployment does it.
+
+use latchkey_core::{Condition, Id, Owner, Secret, SecretKind, Status, Token};
+use latchkey_store::{Account, Direction, ListQuery, NewAdmin, Store, StoreError, User};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+const T0: OffsetDateTime = datetime!(2026-01-01 0:00 UTC);
+
+fn token(owner: Owner, name: &str, issued_on: OffsetDateTime) -> Token {
+    Token {
+        id: Id::random(),
+        owner,
+        name: name.into(),
+        status: Status::Active,
+        issued_on,
+        modified_on: issued_on,
+        last_used_on: None,
+        not_before: None,
+        expires_on: None,
+        policies: Vec::new(),
+        condition: Condition::default(),
+    }
+}
+
+/// A fresh user + account + admin token.
+pub fn admin() -> NewAdmin {
+    let user = User {
+        id: Id::random(),
+        email: format!("{}@example.com", Id::random()),
+        created_on: T0,
+    };
+    let account = Account {
+        id: Id::random(),
+        name: "Acme".into(),
+        created_on: T0,
+    };
+    let token = token(Owner::User(user.id), "admin", T0);
+    NewAdmin {
+        user,
+        account,
+        token,
+        hash: Secret::generate(SecretKind::User).hash(),
+    }
+}
+
+fn query(page: u64, per_page: u64, direction: Direction, include_expired: bool) -> ListQuery {
+    ListQuery {
+        page,
+        per_page,
+        direction,
+        include_expired,
+        now: T0 + Duration::days(10),
+    }
+}
+
+pub async fn run(store: &dyn Store) {
+    // A fresh database has no users; create_admin writes everything at once.
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    let admin = admin();
+    store.create_admin(&admin).await.unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    let user = admin.user.id;
+    let account = admin.account.id;
+    assert_eq!(store.accounts_of(user).await.unwrap(), vec![account]);
+    assert!(store.is_member(account, user).await.unwrap());
+    assert_eq!(
+        store.token_by_hash(&admin.hash).await.unwrap(),
+        Some(admin.token.clone())
+    );
+
+    // Emails are unique; memberships need both ends and are not duplicated.
+    let dup = User {
+        id: Id::random(),
+        email: admin.user.email.clone(),
+        created_on: T0,
+    };
+    assert!(matches!(
+        store.create_user(&dup).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let other = User {
+        id: Id::random(),
+        email: "other@example.com".into(),
+        created_on: T0,
+    };
+    store.create_user(&other).await.unwrap();
+    assert!(matches!(
+        store.add_member(account, user, T0).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.add_member(Id::random(), other.id, T0).await,
+        Err(StoreError::NotFound)
+    ));
+    store.add_member(account, other.id, T0).await.unwrap();
+    assert_eq!(store.list_members(account).await.unwrap().len(), 2);
+    store.remove_member(account, other.id).await.unwrap();
+    assert!(!store.is_member(account, other.id).await.unwrap());
+    assert!(matches!(
+        store.remove_member(account, other.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.list_users().await.unwrap().len(), 2);
+    assert_eq!(store.list_accounts().await.unwrap().len(), 1);
+
+    // Account tokens: quota, ordering, paging, expiry filtering.
+    let owner = Owner::Account(account);
+    let mut issued = Vec::new();
+    for i in 0..7 {
+        // Two tokens per second, so the issue-order tie-break matters.
+        let mut t = token(owner, &format!("t{i}"), T0 + Duration::seconds(i / 2));
+        if i == 6 {
+            t.expires_on = Some(T0 + Duration::days(1));
+        }
+        let hash = Secret::generate(SecretKind::Account).hash();
+        store.insert_token(&t, &hash, 7).await.unwrap();
+        issued.push((t, hash));
+    }
+    let extra = token(owner, "over quota", T0);
+    assert!(matches!(
+        store
+            .insert_token(&extra, &Secret::generate(SecretKind::Account).hash(), 7)
+            .await,
+        Err(StoreError::QuotaExceeded(7))
+    ));
+
+    let names = |page: &latchkey_store::Page<Token>| {
+        page.items
+            .iter()
+            .map(|t| t.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let asc = store
+        .list_tokens(owner, &query(1, 50, Direction::Asc, false))
+        .await
+        .unwrap();
+    assert_eq!(asc.total, 6, "the expired token is hidden");
+    assert_eq!(names(&asc), ["t0", "t1", "t2", "t3", "t4", "t5"]);
+    let desc = store
+        .list_tokens(owner, &query(1, 50, Direction::Desc, true))
+        .await
+        .unwrap();
+    assert_eq!(names(&desc), ["t6", "t5", "t4", "t3", "t2", "t1", "t0"]);
+    let page2 = store
+        .list_tokens(owner, &query(2, 5, Direction::Asc, true))
+        .await
+        .unwrap();
+    assert_eq!(
+        (names(&page2), page2.total),
+        (vec!["t5".into(), "t6".into()], 7)
+    );
+    let past_end = store
+        .list_tokens(owner, &query(9, 5, Direction::Asc, true))
+        .await
+        .unwrap();
+    assert!(past_end.items.is_empty());
+    // Other owners see nothing of these.
+    let none = store
+        .list_tokens(Owner::User(user), &query(1, 50, Direction::Asc, true))
+        .await
+        .unwrap();
+    assert_eq!(names(&none), ["admin"]);
+
+    // Update replaces fields; roll replaces the hash; delete removes; wrong owner = not found.
+    let (first, first_hash) = issued[0].clone();
+    let mut changed = first.clone();
+    changed.name = "renamed".into();
+    changed.status = Status::Disabled;
+    changed.modified_on = T0 + Duration::days(2);
+    store.update_token(&changed).await.unwrap();
+    assert_eq!(
+        store.get_token(owner, first.id).await.unwrap(),
+        Some(changed.clone())
+    );
+    assert_eq!(
+        store.get_token(Owner::User(user), first.id).await.unwrap(),
+        None
+    );
+
+    let new_hash = Secret::generate(SecretKind::Account).hash();
+    store.roll_token(owner, first.id, &new_hash).await.unwrap();
+    assert_eq!(store.token_by_hash(&first_hash).await.unwrap(), None);
+    assert_eq!(
+        store.token_by_hash(&new_hash).await.unwrap().map(|t| t.id),
+        Some(first.id)
+    );
+
+    store
+        .record_last_used(&[
+            (first.id, T0 + Duration::days(3)),
+            (first.id, T0 + Duration::days(1)),
+        ])
+        .await
+        .unwrap();
+    let used = store.get_token(owner, first.id).await.unwrap().unwrap();
+    assert_eq!(used.last_used_on, Some(T0 + Duration::days(3)));
+    assert_eq!(
+        used.modified_on, changed.modified_on,
+        "use is not a modification"
+    );
+
+    assert!(matches!(
+        store.delete_token(Owner::User(user), first.id).await,
+        Err(StoreError::NotFound)
+    ));
+    store.delete_token(owner, first.id).await.unwrap();
+    assert_eq!(store.get_token(owner, first.id).await.unwrap(), None);
+    assert!(matches!(
+        store.delete_token(owner, first.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.update_token(&changed).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.roll_token(owner, first.id, &new_hash).await,
+        Err(StoreError::NotFound)
+    ));
+    store.ping().await.unwrap();
+}
