@@ -93,3 +93,12 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         )))
     }
 }
+
+/// The file behind a `sqlite:` URL, if it names one.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    use std::str::FromStr;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = options.get_filename();
+    (!path.as_os_str().is_empty() && path != std::path::Path::new(":memory:"))
+        .then(|| path.to_path_buf())
+}

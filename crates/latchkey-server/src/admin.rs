@@ -1,0 +1,127 @@
+//! Admin tokens: the first one on an empty database, and `latchkey bootstrap`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use latchkey_core::catalogue::{ACCOUNT_API_TOKENS_WRITE, API_TOKENS_WRITE};
+use latchkey_core::{
+    Condition, Effect, GrantedGroup, Id, Owner, Policy, ResourceKey, ResourceKind, ResourceValue,
+    Resources, Secret, Status, Token,
+};
+use latchkey_store::{Account, NewAdmin, Store, StoreError, User};
+use time::OffsetDateTime;
+
+/// Name of the admin-token file written beside the SQLite database.
+pub const ADMIN_TOKEN_FILE: &str = "latchkey-admin-token";
+
+/// What `create_admin` made. The secret is shown to the operator once.
+#[derive(Debug)]
+pub struct CreatedAdmin {
+    /// The new user.
+    pub user_id: Id,
+    /// The new account.
+    pub account_id: Id,
+    /// The admin token.
+    pub token_id: Id,
+    /// Its secret.
+    pub secret: Secret,
+}
+
+fn allow(group: &str, key: ResourceKey) -> Policy {
+    Policy {
+        id: Id::random(),
+        effect: Effect::Allow,
+        permission_groups: vec![GrantedGroup {
+            id: group.parse().expect("built-in id"),
+            meta: None,
+        }],
+        resources: Resources(vec![(key, ResourceValue::All)]),
+    }
+}
+
+/// Prepares a user, an account, a membership and a user token holding "API Tokens Write"
+/// on the user and "Account API Tokens Write" on the account.
+pub fn new_admin(email: &str, account_name: &str, now: OffsetDateTime) -> (NewAdmin, CreatedAdmin) {
+    let user = User {
+        id: Id::random(),
+        email: email.to_owned(),
+        created_on: now,
+    };
+    let account = Account {
+        id: Id::random(),
+        name: account_name.to_owned(),
+        created_on: now,
+    };
+    let token = Token {
+        id: Id::random(),
+        owner: Owner::User(user.id),
+        name: "latchkey admin".into(),
+        status: Status::Active,
+        issued_on: now,
+        modified_on: now,
+        last_used_on: None,
+        not_before: None,
+        expires_on: None,
+        policies: vec![
+            allow(
+                API_TOKENS_WRITE,
+                ResourceKey::specific(ResourceKind::User, user.id.to_string()),
+            ),
+            allow(
+                ACCOUNT_API_TOKENS_WRITE,
+                ResourceKey::specific(ResourceKind::Account, account.id.to_string()),
+            ),
+        ],
+        condition: Condition::default(),
+    };
+    let secret = Secret::generate(token.owner.secret_kind());
+    let created = CreatedAdmin {
+        user_id: user.id,
+        account_id: account.id,
+        token_id: token.id,
+        secret: secret.clone(),
+    };
+    let admin = NewAdmin {
+        user,
+        account,
+        token,
+        hash: secret.hash(),
+    };
+    (admin, created)
+}
+
+/// Creates an admin (see [`new_admin`]) in one transaction.
+pub async fn create_admin(
+    store: &dyn Store,
+    email: &str,
+    account_name: &str,
+    now: OffsetDateTime,
+) -> Result<CreatedAdmin, StoreError> {
+    let (admin, created) = new_admin(email, account_name, now);
+    store.create_admin(&admin).await?;
+    Ok(created)
+}
+
+/// Where the first admin token goes by default: beside the SQLite file, or in the working
+/// directory for other databases.
+pub fn default_token_file(database_url: &str) -> PathBuf {
+    latchkey_store::sqlite_file(database_url)
+        .and_then(|db| db.parent().map(|dir| dir.join(ADMIN_TOKEN_FILE)))
+        .unwrap_or_else(|| PathBuf::from(ADMIN_TOKEN_FILE))
+}
+
+/// Writes `secret` and a newline to `path`, readable by the owner only (mode 0600), and
+/// syncs it to disk.
+pub fn write_secret_file(path: &Path, secret: &Secret) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // An existing file keeps its old mode through open(); tighten it explicitly.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    writeln!(file, "{}", secret.expose())?;
+    file.sync_all()
+}

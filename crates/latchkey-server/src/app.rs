@@ -1,0 +1,42 @@
+//! The router: every route of the service, listed in one place.
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, put};
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::handlers::{self, permission_groups, tokens, verify};
+use crate::state::AppState;
+
+/// The HTTP application. Both token families share the handlers; the path tells them apart.
+pub fn router(state: AppState) -> Router {
+    let family = |prefix: &str| {
+        Router::new()
+            .route(
+                &format!("{prefix}/tokens"),
+                get(tokens::list).post(tokens::create),
+            )
+            .route(&format!("{prefix}/tokens/verify"), get(verify::verify))
+            .route(
+                &format!("{prefix}/tokens/permission_groups"),
+                get(permission_groups::list),
+            )
+            .route(
+                &format!("{prefix}/tokens/{{token_id}}"),
+                get(tokens::get).put(tokens::update).delete(tokens::delete),
+            )
+            .route(
+                &format!("{prefix}/tokens/{{token_id}}/value"),
+                put(tokens::roll),
+            )
+    };
+    let max_body = state.limits.max_body_bytes;
+    Router::new()
+        .merge(family("/client/v4/user"))
+        .merge(family("/client/v4/accounts/{account_id}"))
+        .fallback(handlers::no_route)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

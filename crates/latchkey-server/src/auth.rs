@@ -1,0 +1,172 @@
+//! Authentication: the only place where an `Authorization` header becomes a [`Principal`].
+//!
+//! Header -> `Bearer <token68>` -> secret format and checksum -> SHA-256 -> store lookup ->
+//! status, time window and client address. Secrets are never logged: only token ids are.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use latchkey_core::{Owner, Secret, Token, Unusable};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// An authenticated caller: a usable token and the address it called from.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The token that authenticated the request.
+    pub token: Token,
+    /// The client's address.
+    pub client_ip: IpAddr,
+}
+
+/// Why authentication failed; each extractor maps it to its own error contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// No credentials at all.
+    Missing,
+    /// `X-Auth-Key`/`X-Auth-Email` (Global API Key), which latchkey does not issue.
+    GlobalKey,
+    /// An `Authorization` header that is not `Bearer <token68>`.
+    MalformedHeader,
+    /// Not a token latchkey knows, or not usable now.
+    Invalid,
+    /// Refused by the token's address condition.
+    Location(IpAddr),
+}
+
+/// `token68` of RFC 7235: `[A-Za-z0-9-._~+/]+ =*`.
+fn is_token68(value: &str) -> bool {
+    let body = value.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+/// The credential of a `Bearer <token68>` header value.
+fn bearer(value: &[u8]) -> Option<&str> {
+    let value = std::str::from_utf8(value).ok()?;
+    let (scheme, credential) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && is_token68(credential)).then_some(credential)
+}
+
+/// The socket peer (set by `into_make_service_with_connect_info`).
+fn client_ip(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_canonical())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Result<Principal, Failure>, ApiError> {
+    let headers = &parts.headers;
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        let global_key = headers.contains_key("x-auth-key") || headers.contains_key("x-auth-email");
+        return Ok(Err(if global_key {
+            Failure::GlobalKey
+        } else {
+            Failure::Missing
+        }));
+    };
+    let Some(credential) = bearer(value.as_bytes()) else {
+        return Ok(Err(Failure::MalformedHeader));
+    };
+    let Ok((secret, kind)) = Secret::parse(credential) else {
+        return Ok(Err(Failure::Invalid));
+    };
+    let Some(token) = state.store.token_by_hash(&secret.hash()).await? else {
+        return Ok(Err(Failure::Invalid));
+    };
+    if token.owner.secret_kind() != kind {
+        return Ok(Err(Failure::Invalid));
+    }
+    let now = state.clock.now();
+    let client_ip = client_ip(parts);
+    match token.check_usable(now, client_ip) {
+        Ok(()) => {}
+        Err(Unusable::AddressRefused(ip)) => return Ok(Err(Failure::Location(ip))),
+        Err(reason) => {
+            tracing::debug!(token_id = %token.id, ?reason, "refused token");
+            return Ok(Err(Failure::Invalid));
+        }
+    }
+    state.last_used.record(token.id, now);
+    Ok(Ok(Principal { token, client_ip }))
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state)
+            .await?
+            .map_err(|failure| match failure {
+                Failure::Missing => ApiError::missing_credentials(),
+                Failure::GlobalKey => ApiError::unknown_global_key(),
+                Failure::MalformedHeader => ApiError::malformed_authorization(),
+                Failure::Invalid => ApiError::invalid_access_token(),
+                Failure::Location(ip) => ApiError::refused_location(ip),
+            })
+    }
+}
+
+/// The principal of a verify endpoint: every refusal of a presented token is 401
+/// `1000 Invalid API Token`.
+#[derive(Debug, Clone)]
+pub struct VerifyPrincipal(pub Principal);
+
+impl FromRequestParts<AppState> for VerifyPrincipal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state)
+            .await?
+            .map(VerifyPrincipal)
+            .map_err(|failure| match failure {
+                Failure::Missing => ApiError::missing_credentials(),
+                Failure::GlobalKey => ApiError::unknown_global_key(),
+                Failure::MalformedHeader => ApiError::malformed_authorization(),
+                Failure::Invalid | Failure::Location(_) => ApiError::invalid_api_token(),
+            })
+    }
+}
+
+impl Principal {
+    /// The user this principal acts for, if it is a user token.
+    pub fn user(&self) -> Option<latchkey_core::Id> {
+        match self.token.owner {
+            Owner::User(id) => Some(id),
+            Owner::Account(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_needs_a_token68_credential() {
+        assert_eq!(bearer(b"Bearer abc"), Some("abc"));
+        assert_eq!(bearer(b"bearer abc=="), Some("abc=="));
+        for bad in [
+            &b"Bearer "[..],
+            b"Bearer",
+            b"Bearer  abc",
+            b"Bearer a b",
+            b"Bearer \"abc\"",
+            b"Basic abc",
+            b"Bearer ===",
+            b"Bearer \xff",
+        ] {
+            assert_eq!(bearer(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The `latchkey` command line: `serve`, `migrate`, `bootstrap`, `users`, `accounts`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use latchkey_core::{Clock, Id, SystemClock};
+use latchkey_store::{Account, Store, StoreError, User};
+
+use crate::serve::{self, ServeConfig};
+use crate::state::Limits;
+
+/// latchkey: API tokens the way Cloudflare's API v4 does them, self-hosted.
+#[derive(Debug, Parser)]
+#[command(name = "latchkey", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service.
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(DatabaseArg),
+    /// Create a user, an account and an admin token; print them as one JSON object.
+    Bootstrap(BootstrapArgs),
+    /// Add and list users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Add and list accounts and their members.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+/// `--database`, shared by every command.
+#[derive(Debug, Args)]
+pub struct DatabaseArg {
+    /// Database URL (sqlite://path).
+    #[arg(
+        long,
+        env = "LATCHKEY_DATABASE_URL",
+        default_value = "sqlite://latchkey.db"
+    )]
+    pub database: String,
+}
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LATCHKEY_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub db: DatabaseArg,
+    /// User tokens one user may own.
+    #[arg(long, env = "LATCHKEY_USER_TOKEN_QUOTA", default_value_t = 50)]
+    pub user_token_quota: u64,
+    /// Account tokens one account may own.
+    #[arg(long, env = "LATCHKEY_ACCOUNT_TOKEN_QUOTA", default_value_t = 500)]
+    pub account_token_quota: u64,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "LATCHKEY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Where the first admin token is written on an empty database
+    /// [default: latchkey-admin-token beside the SQLite file].
+    #[arg(long, env = "LATCHKEY_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// Options of `bootstrap`.
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    #[command(flatten)]
+    pub db: DatabaseArg,
+    /// Email of the new user [default: a fresh admin-<random>@latchkey.local].
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Name of the new account.
+    #[arg(long, default_value = "Default account")]
+    pub account_name: String,
+}
+
+/// `latchkey users ...`
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user; prints it as JSON.
+    Add {
+        /// Unique email address.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+}
+
+/// `latchkey accounts ...`
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Add an account; prints it as JSON.
+    Add {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// List accounts.
+    List {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Make a user a member of an account.
+    AddMember {
+        /// Account id.
+        #[arg(long)]
+        account: Id,
+        /// User id.
+        #[arg(long)]
+        user: Id,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Remove a user from an account (its user tokens lose access to it at once).
+    RemoveMember {
+        /// Account id.
+        #[arg(long)]
+        account: Id,
+        /// User id.
+        #[arg(long)]
+        user: Id,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// List an account's members.
+    Members {
+        /// Account id.
+        #[arg(long)]
+        account: Id,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+}
+
+async fn open(db: &DatabaseArg) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    latchkey_store::open(&db.database)
+        .await
+        .with_context(|| format!("opening database {}", db.database))
+}
+
+fn timestamp(t: time::OffsetDateTime) -> String {
+    latchkey_api::timestamp::format(t)
+}
+
+fn user_json(user: &User) -> serde_json::Value {
+    serde_json::json!({"id": user.id, "email": user.email, "created_on": timestamp(user.created_on)})
+}
+
+fn account_json(account: &Account) -> serde_json::Value {
+    serde_json::json!({"id": account.id, "name": account.name, "created_on": timestamp(account.created_on)})
+}
+
+fn check_email(email: &str) -> anyhow::Result<()> {
+    let valid = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
+    if !valid {
+        bail!("--email {email:?} is not an email address");
+    }
+    Ok(())
+}
+
+fn explain(e: StoreError, what: &str) -> anyhow::Error {
+    match e {
+        StoreError::NotFound => anyhow::anyhow!("{what}: no such account or user"),
+        StoreError::Conflict(why) => anyhow::anyhow!("{what}: {why}"),
+        other => anyhow::Error::new(other).context(what.to_owned()),
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let clock = SystemClock;
+    match cli.command {
+        Command::Serve(args) => {
+            serve::run(ServeConfig {
+                listen: args.listen,
+                database: args.db.database,
+                limits: Limits {
+                    user_token_quota: args.user_token_quota,
+                    account_token_quota: args.account_token_quota,
+                    max_body_bytes: args.max_body_bytes,
+                },
+                admin_token_file: args.admin_token_file,
+            })
+            .await
+        }
+        Command::Migrate(db) => {
+            open(&db).await?;
+            eprintln!("database {} is up to date", db.database);
+            Ok(())
+        }
+        Command::Bootstrap(args) => {
+            let email = match args.email {
+                Some(email) => email,
+                None => format!("admin-{}@latchkey.local", &Id::random().to_string()[..8]),
+            };
+            check_email(&email)?;
+            let store = open(&args.db).await?;
+            let created =
+                crate::admin::create_admin(store.as_ref(), &email, &args.account_name, clock.now())
+                    .await
+                    .map_err(|e| explain(e, "bootstrap"))?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "user_id": created.user_id,
+                    "account_id": created.account_id,
+                    "token_id": created.token_id,
+                    "token": created.secret.expose(),
+                })
+            );
+            Ok(())
+        }
+        Command::Users(UsersCommand::Add { email, db }) => {
+            check_email(&email)?;
+            let user = User {
+                id: Id::random(),
+                email,
+                created_on: clock.now(),
+            };
+            open(&db)
+                .await?
+                .create_user(&user)
+                .await
+                .map_err(|e| explain(e, "users add"))?;
+            println!("{}", user_json(&user));
+            Ok(())
+        }
+        Command::Users(UsersCommand::List { db }) => {
+            for user in open(&db).await?.list_users().await? {
+                println!("{}", user_json(&user));
+            }
+            Ok(())
+        }
+        Command::Accounts(AccountsCommand::Add { name, db }) => {
+            if name.trim().is_empty() {
+                bail!("--name cannot be empty");
+            }
+            let account = Account {
+                id: Id::random(),
+                name,
+                created_on: clock.now(),
+            };
+            open(&db).await?.create_account(&account).await?;
+            println!("{}", account_json(&account));
+            Ok(())
+        }
+        Command::Accounts(AccountsCommand::List { db }) => {
+            for account in open(&db).await?.list_accounts().await? {
+                println!("{}", account_json(&account));
+            }
+            Ok(())
+        }
+        Command::Accounts(AccountsCommand::AddMember { account, user, db }) => {
+            open(&db)
+                .await?
+                .add_member(account, user, clock.now())
+                .await
+                .map_err(|e| explain(e, "accounts add-member"))?;
+            println!(
+                "{}",
+                serde_json::json!({"account_id": account, "user_id": user})
+            );
+            Ok(())
+        }
+        Command::Accounts(AccountsCommand::RemoveMember { account, user, db }) => {
+            open(&db)
+                .await?
+                .remove_member(account, user)
+                .await
+                .map_err(|e| explain(e, "accounts remove-member"))?;
+            println!(
+                "{}",
+                serde_json::json!({"account_id": account, "user_id": user})
+            );
+            Ok(())
+        }
+        Command::Accounts(AccountsCommand::Members { account, db }) => {
+            for user in open(&db).await?.list_members(account).await? {
+                println!("{}", user_json(&user));
+            }
+            Ok(())
+        }
+    }
+}

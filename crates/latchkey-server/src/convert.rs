@@ -1,0 +1,338 @@
+//! Between wire types (latchkey-api) and the domain (latchkey-core): validation of client
+//! input, with the field at fault named in every error, and rendering of tokens.
+
+use ipnet::IpNet;
+use latchkey_api as api;
+use latchkey_core::policy::GroupMeta;
+use latchkey_core::{
+    Catalogue, Condition, Effect, GrantedGroup, Id, IpCondition, Policy, ResourceKey, ResourceKind,
+    ResourceValue, Resources, Status, Token,
+};
+use time::OffsetDateTime;
+
+use crate::error::{codes, pointer_segment, ApiError};
+
+/// Longest accepted token name, in characters.
+pub const MAX_NAME_CHARS: usize = 120;
+
+/// The validated, domain form of a create or update body.
+#[derive(Debug, Clone)]
+pub struct TokenFields {
+    /// Token name.
+    pub name: String,
+    /// Policies with fresh ids.
+    pub policies: Vec<Policy>,
+    /// Not usable before.
+    pub not_before: Option<OffsetDateTime>,
+    /// Not usable at or after.
+    pub expires_on: Option<OffsetDateTime>,
+    /// Address condition.
+    pub condition: Condition,
+}
+
+/// Validates the fields common to create and update.
+pub fn token_fields(
+    catalogue: &Catalogue,
+    name: &str,
+    policies: &[api::Policy],
+    not_before: Option<OffsetDateTime>,
+    expires_on: Option<OffsetDateTime>,
+    condition: Option<&api::Condition>,
+) -> Result<TokenFields, ApiError> {
+    let chars = name.chars().count();
+    if name.trim().is_empty() || chars > MAX_NAME_CHARS {
+        return Err(ApiError::invalid(
+            codes::INVALID_NAME,
+            format!("name must be 1 to {MAX_NAME_CHARS} characters (got {chars})"),
+            "/name",
+        ));
+    }
+    if let (Some(nb), Some(exp)) = (not_before, expires_on) {
+        if exp <= nb {
+            return Err(ApiError::invalid(
+                codes::INVALID_TIMESTAMP,
+                "expires_on must be later than not_before",
+                "/expires_on",
+            ));
+        }
+    }
+    if policies.is_empty() {
+        return Err(ApiError::invalid(
+            codes::INVALID_FIELD,
+            "policies must hold at least one policy",
+            "/policies",
+        ));
+    }
+    let policies = policies
+        .iter()
+        .enumerate()
+        .map(|(i, p)| policy(catalogue, p, &format!("/policies/{i}")))
+        .collect::<Result<_, _>>()?;
+    Ok(TokenFields {
+        name: name.to_owned(),
+        policies,
+        not_before,
+        expires_on,
+        condition: condition
+            .map(self::condition)
+            .transpose()?
+            .unwrap_or_default(),
+    })
+}
+
+fn policy(catalogue: &Catalogue, wire: &api::Policy, at: &str) -> Result<Policy, ApiError> {
+    if wire.permission_groups.is_empty() {
+        return Err(ApiError::invalid(
+            codes::INVALID_FIELD,
+            "a policy needs at least one permission group",
+            format!("{at}/permission_groups"),
+        ));
+    }
+    let mut permission_groups = Vec::with_capacity(wire.permission_groups.len());
+    for (j, group) in wire.permission_groups.iter().enumerate() {
+        let pointer = format!("{at}/permission_groups/{j}/id");
+        let id: Id = group.id.parse().map_err(|_| {
+            ApiError::invalid(
+                codes::UNKNOWN_PERMISSION_GROUP,
+                format!(
+                    "Permission group id {:?} is not 32 lowercase hex characters",
+                    group.id
+                ),
+                pointer.clone(),
+            )
+        })?;
+        if catalogue.get(&id).is_none() {
+            return Err(ApiError::invalid(
+                codes::UNKNOWN_PERMISSION_GROUP,
+                format!("Unknown permission group {id}"),
+                pointer,
+            ));
+        }
+        permission_groups.push(GrantedGroup {
+            id,
+            meta: group.meta.as_ref().map(|m| GroupMeta {
+                key: m.key.clone(),
+                value: m.value.clone(),
+            }),
+        });
+    }
+    if wire.resources.is_empty() {
+        return Err(ApiError::invalid(
+            codes::INVALID_RESOURCE,
+            "a policy needs at least one resource",
+            format!("{at}/resources"),
+        ));
+    }
+    let mut resources = Vec::with_capacity(wire.resources.len());
+    for (key_text, value) in &wire.resources {
+        let pointer = format!("{at}/resources/{}", pointer_segment(key_text));
+        let key = resource_key(key_text, &pointer)?;
+        let value = match value {
+            api::ResourceValue::Scalar(star) => {
+                require_star(star, &pointer)?;
+                ResourceValue::All
+            }
+            api::ResourceValue::Nested(inner) => {
+                if key.kind != ResourceKind::Account {
+                    return Err(ApiError::invalid(
+                        codes::INVALID_RESOURCE,
+                        "only an account key can hold nested resources",
+                        pointer,
+                    ));
+                }
+                let mut keys = Vec::with_capacity(inner.len());
+                for (inner_text, star) in inner {
+                    let pointer = format!("{pointer}/{}", pointer_segment(inner_text));
+                    let inner_key = resource_key(inner_text, &pointer)?;
+                    if !inner_key.kind.nests_in_account() {
+                        return Err(ApiError::invalid(
+                            codes::INVALID_RESOURCE,
+                            "only zone and R2 bucket keys can be nested in an account",
+                            pointer,
+                        ));
+                    }
+                    require_star(star, &pointer)?;
+                    keys.push(inner_key);
+                }
+                if keys.is_empty() {
+                    return Err(ApiError::invalid(
+                        codes::INVALID_RESOURCE,
+                        "a nested resource map cannot be empty",
+                        pointer,
+                    ));
+                }
+                ResourceValue::Nested(keys)
+            }
+        };
+        resources.push((key, value));
+    }
+    let policy = Policy {
+        id: Id::random(),
+        effect: match wire.effect {
+            api::Effect::Allow => Effect::Allow,
+            api::Effect::Deny => Effect::Deny,
+        },
+        permission_groups,
+        resources: Resources(resources),
+    };
+    policy.check_scopes(catalogue).map_err(|mismatch| {
+        let group = &policy.permission_groups[mismatch.group_index];
+        let name = catalogue
+            .get(&group.id)
+            .map(|g| g.name.as_str())
+            .unwrap_or_default();
+        ApiError::invalid(
+            codes::SCOPE_MISMATCH,
+            format!("Permission group {name:?} does not apply to any resource of this policy"),
+            format!("{at}/permission_groups/{}", mismatch.group_index),
+        )
+    })?;
+    Ok(policy)
+}
+
+fn resource_key(text: &str, pointer: &str) -> Result<ResourceKey, ApiError> {
+    text.parse().map_err(|e| {
+        ApiError::invalid(
+            codes::INVALID_RESOURCE,
+            format!("Invalid resource key {text:?}: {e}"),
+            pointer,
+        )
+    })
+}
+
+fn require_star(value: &str, pointer: &str) -> Result<(), ApiError> {
+    if value == "*" {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            codes::INVALID_RESOURCE,
+            format!("A resource value must be \"*\" (got {value:?})"),
+            pointer,
+        ))
+    }
+}
+
+fn condition(wire: &api::Condition) -> Result<Condition, ApiError> {
+    let Some(ranges) = &wire.request_ip else {
+        return Ok(Condition::default());
+    };
+    let parse = |list: &[String], name: &str| {
+        list.iter()
+            .enumerate()
+            .map(|(k, text)| {
+                text.parse::<IpNet>().map_err(|_| {
+                    ApiError::invalid(
+                        codes::INVALID_CIDR,
+                        format!("{text:?} is not a CIDR such as 192.0.2.0/24 or 2001:db8::/32"),
+                        format!("/condition/request_ip/{name}/{k}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(Condition {
+        request_ip: Some(IpCondition {
+            allow: parse(&ranges.allow, "in")?,
+            not_in: parse(&ranges.not_in, "not_in")?,
+        }),
+    })
+}
+
+/// The wire status of a domain status.
+pub fn status(status: Status) -> api::TokenStatus {
+    match status {
+        Status::Active => api::TokenStatus::Active,
+        Status::Disabled => api::TokenStatus::Disabled,
+        Status::Expired => api::TokenStatus::Expired,
+    }
+}
+
+/// The domain status of a wire status.
+pub fn status_from_wire(status: api::TokenStatus) -> Status {
+    match status {
+        api::TokenStatus::Active => Status::Active,
+        api::TokenStatus::Disabled => Status::Disabled,
+        api::TokenStatus::Expired => Status::Expired,
+    }
+}
+
+/// Renders a token for a response (never with its secret; create adds `value` itself).
+pub fn token(
+    catalogue: &Catalogue,
+    token: &Token,
+    now: OffsetDateTime,
+    pending_use: Option<OffsetDateTime>,
+) -> api::Token {
+    api::Token {
+        id: token.id.to_string(),
+        name: token.name.clone(),
+        status: status(token.status_at(now)),
+        issued_on: token.issued_on,
+        modified_on: token.modified_on,
+        last_used_on: token.last_used_on.max(pending_use),
+        not_before: token.not_before,
+        expires_on: token.expires_on,
+        policies: token
+            .policies
+            .iter()
+            .map(|p| policy_to_wire(catalogue, p))
+            .collect(),
+        condition: token.condition.request_ip.as_ref().map(|c| api::Condition {
+            request_ip: Some(api::IpRanges {
+                allow: c.allow.iter().map(ToString::to_string).collect(),
+                not_in: c.not_in.iter().map(ToString::to_string).collect(),
+            }),
+        }),
+        value: None,
+    }
+}
+
+fn policy_to_wire(catalogue: &Catalogue, policy: &Policy) -> api::Policy {
+    api::Policy {
+        id: Some(policy.id.to_string()),
+        effect: match policy.effect {
+            Effect::Allow => api::Effect::Allow,
+            Effect::Deny => api::Effect::Deny,
+        },
+        permission_groups: policy
+            .permission_groups
+            .iter()
+            .map(|g| api::GroupRef {
+                id: g.id.to_string(),
+                name: catalogue.get(&g.id).map(|group| group.name.clone()),
+                meta: g.meta.as_ref().map(|m| api::GroupMeta {
+                    key: m.key.clone(),
+                    value: m.value.clone(),
+                }),
+            })
+            .collect(),
+        resources: policy
+            .resources
+            .0
+            .iter()
+            .map(|(key, value)| {
+                let value = match value {
+                    ResourceValue::All => api::ResourceValue::Scalar("*".into()),
+                    ResourceValue::Nested(inner) => api::ResourceValue::Nested(
+                        inner
+                            .iter()
+                            .map(|k| (k.to_string(), "*".to_owned()))
+                            .collect(),
+                    ),
+                };
+                (key.to_string(), value)
+            })
+            .collect(),
+    }
+}
+
+/// Renders a catalogue entry.
+pub fn permission_group(group: &latchkey_core::PermissionGroup) -> api::PermissionGroup {
+    api::PermissionGroup {
+        id: group.id.to_string(),
+        name: group.name.clone(),
+        scopes: group.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        category: group.category.clone(),
+        description: group.description.clone(),
+    }
+}

@@ -1,0 +1,230 @@
+//! The one error type at the edge: every failure becomes a Cloudflare envelope with an HTTP
+//! status, a Cloudflare code and, for input errors, the field at fault.
+//!
+//! latchkey's own codes (Cloudflare's are unknown for these cases, spec §5):
+//!
+//! | code | HTTP | meaning |
+//! |---|---|---|
+//! | 1003 | 400 | a body field is missing or has the wrong type |
+//! | 1004 | 400 | a query parameter is invalid |
+//! | 1005 | 400 | `name` is empty or longer than 120 characters |
+//! | 1006 | 400 | unknown permission group id |
+//! | 1007 | 400 | malformed resource key or value |
+//! | 1008 | 400 | a permission group's scope fits none of the policy's resources |
+//! | 1009 | 400 | malformed CIDR in `condition.request_ip` |
+//! | 1010 | 400 | malformed timestamp, or `expires_on` not after `not_before` |
+//! | 1011 | 400 | token quota reached |
+//! | 1012 | 413 | request body too large |
+//! | 1013 | 500 | internal error |
+//! | 6007 | 400 | malformed JSON body |
+//! | 7001 | 405 | method not allowed on this route |
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use latchkey_api::{Envelope, ErrorDetail, ErrorSource};
+use latchkey_store::StoreError;
+
+/// A failed request: HTTP status and Cloudflare errors.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    errors: Vec<ErrorDetail>,
+}
+
+/// Codes latchkey uses for its own input errors (see the module docs).
+pub mod codes {
+    /// A body field is missing or has the wrong type.
+    pub const INVALID_FIELD: u32 = 1003;
+    /// A query parameter is invalid.
+    pub const INVALID_QUERY: u32 = 1004;
+    /// `name` is empty or too long.
+    pub const INVALID_NAME: u32 = 1005;
+    /// Unknown permission group.
+    pub const UNKNOWN_PERMISSION_GROUP: u32 = 1006;
+    /// Malformed resource key or value.
+    pub const INVALID_RESOURCE: u32 = 1007;
+    /// Permission group scope fits no resource of the policy.
+    pub const SCOPE_MISMATCH: u32 = 1008;
+    /// Malformed CIDR.
+    pub const INVALID_CIDR: u32 = 1009;
+    /// Malformed or inconsistent timestamps.
+    pub const INVALID_TIMESTAMP: u32 = 1010;
+    /// Token quota reached.
+    pub const QUOTA_EXCEEDED: u32 = 1011;
+    /// Body too large.
+    pub const BODY_TOO_LARGE: u32 = 1012;
+    /// Internal error.
+    pub const INTERNAL: u32 = 1013;
+    /// Malformed JSON.
+    pub const MALFORMED_JSON: u32 = 6007;
+    /// Method not allowed.
+    pub const METHOD_NOT_ALLOWED: u32 = 7001;
+}
+
+fn detail(code: u32, message: impl Into<String>) -> ErrorDetail {
+    ErrorDetail {
+        code,
+        message: message.into(),
+        source: None,
+        error_chain: Vec::new(),
+    }
+}
+
+impl ApiError {
+    fn new(status: StatusCode, errors: Vec<ErrorDetail>) -> Self {
+        ApiError { status, errors }
+    }
+
+    /// 403: no credentials at all.
+    pub fn missing_credentials() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            vec![
+                detail(9106, "Missing X-Auth-Email header"),
+                detail(9107, "Missing X-Auth-Key header"),
+            ],
+        )
+    }
+
+    /// 403: Global API Key credentials, which latchkey does not issue.
+    pub fn unknown_global_key() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            vec![detail(9103, "Unknown X-Auth-Key or X-Auth-Email")],
+        )
+    }
+
+    /// 400: an Authorization header that is not `Bearer <token68>`.
+    pub fn malformed_authorization() -> Self {
+        let mut error = detail(6003, "Invalid request headers");
+        error.error_chain = vec![detail(6111, "Invalid format for Authorization header")];
+        error.source = Some(ErrorSource {
+            pointer: "/header/authorization".into(),
+        });
+        Self::new(StatusCode::BAD_REQUEST, vec![error])
+    }
+
+    /// 403: unknown, deleted, rolled-away, disabled, expired or not-yet-valid token.
+    pub fn invalid_access_token() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            vec![detail(9109, "Invalid access token")],
+        )
+    }
+
+    /// 401: any refusal on a verify endpoint.
+    pub fn invalid_api_token() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            vec![detail(1000, "Invalid API Token")],
+        )
+    }
+
+    /// 403: the client address is refused by the token's `request_ip` condition.
+    pub fn refused_location(ip: std::net::IpAddr) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            vec![detail(
+                9109,
+                format!("Cannot use the access token from location: {ip}"),
+            )],
+        )
+    }
+
+    /// 403: a valid token without the needed permission.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            vec![detail(9109, "Unauthorized to access requested resource")],
+        )
+    }
+
+    /// 404: no route for the path.
+    pub fn no_route() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            vec![detail(7003, "No route for the URI")],
+        )
+    }
+
+    /// 404: a malformed or unknown identifier in `path`.
+    pub fn could_not_route(path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            vec![detail(
+                7003,
+                format!("Could not route to {path}, perhaps your object identifier is invalid?"),
+            )],
+        )
+    }
+
+    /// 405: the route exists but not with this method.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            vec![detail(codes::METHOD_NOT_ALLOWED, "Method not allowed")],
+        )
+    }
+
+    /// 400: an invalid input, naming the field with a JSON pointer.
+    pub fn invalid(code: u32, message: impl Into<String>, pointer: impl Into<String>) -> Self {
+        let mut error = detail(code, message);
+        error.source = Some(ErrorSource {
+            pointer: pointer.into(),
+        });
+        Self::new(StatusCode::BAD_REQUEST, vec![error])
+    }
+
+    /// 403 with the field that asks for more than the owner holds.
+    pub fn unauthorized_grant(pointer: impl Into<String>) -> Self {
+        let mut error = Self::unauthorized();
+        error.errors[0].source = Some(ErrorSource {
+            pointer: pointer.into(),
+        });
+        error
+    }
+
+    /// 413: the body exceeds the configured limit.
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            vec![detail(
+                codes::BODY_TOO_LARGE,
+                format!("Request body is larger than {limit} bytes"),
+            )],
+        )
+    }
+
+    /// 500: logs `source`, tells the client nothing about it.
+    pub fn internal(source: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %source, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            vec![detail(codes::INTERNAL, "Internal error")],
+        )
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body: Envelope<()> = Envelope::failure(self.errors);
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// Escapes one JSON-pointer segment (RFC 6901).
+pub fn pointer_segment(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}

@@ -1,0 +1,325 @@
+//! Request extractors that turn every malformed input into a Cloudflare envelope naming the
+//! field, so that no plain-text rejection of axum's ever reaches a client.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use latchkey_core::Id;
+use latchkey_store::{Direction, ListQuery};
+use serde::de::DeserializeOwned;
+
+use crate::error::{codes, pointer_segment, ApiError};
+use crate::state::AppState;
+
+/// Which token family a route serves, from its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `/user/tokens...`
+    User,
+    /// `/accounts/{account_id}/tokens...`
+    Account(Id),
+}
+
+/// Reads a path parameter as an [`Id`]; a malformed one is 404 "could not route".
+fn path_id(parts: &Parts, params: &RawPathParams, name: &str) -> Result<Option<Id>, ApiError> {
+    params
+        .iter()
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| {
+            value
+                .parse()
+                .map_err(|_| ApiError::could_not_route(parts.uri.path()))
+        })
+        .transpose()
+}
+
+async fn raw_params(parts: &mut Parts, state: &AppState) -> Result<RawPathParams, ApiError> {
+    RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ApiError::could_not_route(parts.uri.path()))
+}
+
+impl FromRequestParts<AppState> for Family {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let params = raw_params(parts, state).await?;
+        Ok(match path_id(parts, &params, "account_id")? {
+            Some(account) => Family::Account(account),
+            None => Family::User,
+        })
+    }
+}
+
+/// The `{token_id}` of the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenId(pub Id);
+
+impl FromRequestParts<AppState> for TokenId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let params = raw_params(parts, state).await?;
+        path_id(parts, &params, "token_id")?
+            .map(TokenId)
+            .ok_or_else(|| ApiError::could_not_route(parts.uri.path()))
+    }
+}
+
+/// A JSON body of type `T`. Syntax errors are 6007; a missing or mistyped field is 1003
+/// (1010 for timestamps) with `source.pointer` naming it.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::body_too_large(state.limits.max_body_bytes)
+        } else {
+            ApiError::invalid(codes::MALFORMED_JSON, "Could not read the request body", "")
+        }
+    })
+}
+
+/// Parses `bytes` as `T`, mapping serde's error to a field-naming [`ApiError`].
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid(
+            codes::INVALID_FIELD,
+            "A JSON request body is required",
+            "",
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let mut pointer = json_pointer(error.path());
+        let inner = error.inner();
+        if !inner.is_data() {
+            return malformed_json(inner);
+        }
+        let message = inner.to_string();
+        // serde reports a missing field at its parent; point at the field itself.
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            pointer = format!("{pointer}/{}", pointer_segment(field));
+        }
+        let code = if pointer.ends_with("/not_before") || pointer.ends_with("/expires_on") {
+            codes::INVALID_TIMESTAMP
+        } else {
+            codes::INVALID_FIELD
+        };
+        let message = message.split(" at line ").next().unwrap_or_default();
+        ApiError::invalid(
+            code,
+            format!("Invalid request body at {pointer}: {message}"),
+            pointer,
+        )
+    })?;
+    deserializer.end().map_err(|e| malformed_json(&e))?;
+    Ok(value)
+}
+
+fn malformed_json(error: &serde_json::Error) -> ApiError {
+    ApiError::invalid(
+        codes::MALFORMED_JSON,
+        format!("Malformed JSON in request body: {error}"),
+        "",
+    )
+}
+
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        pointer.push('/');
+        match segment {
+            Segment::Seq { index } => pointer.push_str(&index.to_string()),
+            Segment::Map { key } => pointer.push_str(&pointer_segment(key)),
+            Segment::Enum { variant } => pointer.push_str(&pointer_segment(variant)),
+            Segment::Unknown => pointer.push('?'),
+        }
+    }
+    pointer
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// The body of a roll: `{}`, any JSON object, or nothing at all (with or without a
+/// Content-Type).
+#[derive(Debug)]
+pub struct RollBody;
+
+impl FromRequest<AppState> for RollBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(RollBody);
+        }
+        parse_json::<serde_json::Map<String, serde_json::Value>>(&bytes).map(|_| RollBody)
+    }
+}
+
+/// Query parameters as ordered pairs; invalid encoding is a 400 envelope.
+async fn query_pairs(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<Vec<(String, String)>, ApiError> {
+    Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+        .await
+        .map(|Query(pairs)| pairs)
+        .map_err(|_| ApiError::invalid(codes::INVALID_QUERY, "Malformed query string", "/query"))
+}
+
+fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
+/// A whole number written as an integer or as a float with no fraction (`5`, `5.0`).
+fn whole_number(text: &str) -> Option<u64> {
+    if let Ok(n) = text.parse::<u64>() {
+        return Some(n);
+    }
+    let f: f64 = text.parse().ok()?;
+    (f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 9.0e15).then_some(f as u64)
+}
+
+/// `page`, `per_page`, `direction` and `include_expired` of a list request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListParams {
+    /// From 1 (default 1).
+    pub page: u64,
+    /// 5 to 50 (default 20).
+    pub per_page: u64,
+    /// `asc` (default) or `desc`.
+    pub direction: Direction,
+    /// Default false.
+    pub include_expired: bool,
+}
+
+impl ListParams {
+    /// The store query for these parameters at `now`.
+    pub fn query(self, now: time::OffsetDateTime) -> ListQuery {
+        ListQuery {
+            page: self.page,
+            per_page: self.per_page,
+            direction: self.direction,
+            include_expired: self.include_expired,
+            now,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ListParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let pairs = query_pairs(parts, state).await?;
+        let invalid = |name: &str, rule: &str| {
+            ApiError::invalid(
+                codes::INVALID_QUERY,
+                format!("Invalid query parameter {name}: {rule}"),
+                format!("/query/{name}"),
+            )
+        };
+        let page = match last(&pairs, "page") {
+            None => 1,
+            Some(text) => whole_number(text)
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| invalid("page", "must be a whole number of at least 1"))?,
+        };
+        let per_page = match last(&pairs, "per_page") {
+            None => 20,
+            Some(text) => whole_number(text)
+                .filter(|n| (5..=50).contains(n))
+                .ok_or_else(|| invalid("per_page", "must be a whole number from 5 to 50"))?,
+        };
+        let direction = match last(&pairs, "direction") {
+            None | Some("asc") => Direction::Asc,
+            Some("desc") => Direction::Desc,
+            Some(_) => return Err(invalid("direction", "must be asc or desc")),
+        };
+        let include_expired = match last(&pairs, "include_expired") {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(invalid("include_expired", "must be true or false")),
+        };
+        Ok(ListParams {
+            page,
+            per_page,
+            direction,
+            include_expired,
+        })
+    }
+}
+
+/// `name` and `scope` filters of the permission-group catalogue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupFilter {
+    /// Exact, case-sensitive group name.
+    pub name: Option<String>,
+    /// Exact scope, e.g. `com.cloudflare.api.account.zone`.
+    pub scope: Option<String>,
+}
+
+impl FromRequestParts<AppState> for GroupFilter {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let pairs = query_pairs(parts, state).await?;
+        Ok(GroupFilter {
+            name: last(&pairs, "name").map(str::to_owned),
+            scope: last(&pairs, "scope").map(str::to_owned),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_accept_float_spelling() {
+        assert_eq!(whole_number("5"), Some(5));
+        assert_eq!(whole_number("5.0"), Some(5));
+        assert_eq!(whole_number("5.5"), None);
+        assert_eq!(whole_number("-1"), None);
+        assert_eq!(whole_number("NaN"), None);
+        assert_eq!(whole_number("1e400"), None);
+        assert_eq!(whole_number(""), None);
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Body {
+            name: String,
+            items: Vec<u8>,
+        }
+        let pointer = |body: &str| {
+            let error = parse_json::<Body>(body.as_bytes()).unwrap_err();
+            let response = axum::response::IntoResponse::into_response(error);
+            response.status()
+        };
+        assert_eq!(pointer(r#"{"items":[]}"#), StatusCode::BAD_REQUEST);
+        assert_eq!(pointer("{"), StatusCode::BAD_REQUEST);
+        assert!(parse_json::<Body>(br#"{"name":"x","items":[1]} trailing"#).is_err());
+        assert!(parse_json::<Body>(br#"{"name":"x","items":[1]}"#).is_ok());
+    }
+}

@@ -1,0 +1,42 @@
+//! `GET .../tokens/permission_groups`: the catalogue, filtered by exact `name` and `scope`.
+
+use axum::extract::State;
+use axum::Json;
+use latchkey_api::{self as api, Envelope};
+use latchkey_core::ResourceKind;
+
+use crate::auth::Principal;
+use crate::authz::{authorize, Op};
+use crate::convert;
+use crate::error::ApiError;
+use crate::extract::{Family, GroupFilter};
+use crate::state::AppState;
+
+/// The groups a token of this family can hold: all of them for user tokens; for account
+/// tokens, those that apply to something other than a user.
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    family: Family,
+    filter: GroupFilter,
+) -> Result<Json<Envelope<Vec<api::PermissionGroup>>>, ApiError> {
+    authorize(&state, &principal, family, Op::Read).await?;
+    let groups = state
+        .catalogue
+        .groups()
+        .iter()
+        .filter(|g| match family {
+            Family::User => true,
+            Family::Account(_) => g.scopes.iter().any(|&s| s != ResourceKind::User),
+        })
+        .filter(|g| filter.name.as_deref().is_none_or(|name| g.name == name))
+        .filter(|g| {
+            filter
+                .scope
+                .as_deref()
+                .is_none_or(|scope| g.scopes.iter().any(|s| s.as_str() == scope))
+        })
+        .map(convert::permission_group)
+        .collect();
+    Ok(Json(Envelope::ok(groups)))
+}

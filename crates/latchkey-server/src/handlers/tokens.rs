@@ -1,0 +1,214 @@
+//! List, create, get, update, delete and roll.
+
+use axum::extract::State;
+use axum::http::Uri;
+use axum::Json;
+use latchkey_api::{self as api, Envelope, ResultInfo};
+use latchkey_core::{Id, Owner, Secret, Status, Token};
+use latchkey_store::StoreError;
+
+use crate::auth::Principal;
+use crate::authz::{authorize, check_grantable, Op};
+use crate::convert;
+use crate::error::{codes, ApiError};
+use crate::extract::{Family, JsonBody, ListParams, RollBody, TokenId};
+use crate::state::AppState;
+
+type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
+
+fn render(state: &AppState, token: &Token) -> api::Token {
+    convert::token(
+        &state.catalogue,
+        token,
+        state.clock.now(),
+        state.last_used.pending(token.id),
+    )
+}
+
+/// A store "not found" is the client's 404 for this path.
+fn not_found_at(uri: &Uri) -> impl Fn(StoreError) -> ApiError + '_ {
+    move |e| match e {
+        StoreError::NotFound => ApiError::could_not_route(uri.path()),
+        other => other.into(),
+    }
+}
+
+/// `GET .../tokens`
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    family: Family,
+    params: ListParams,
+) -> ApiResult<Vec<api::Token>> {
+    let owner = authorize(&state, &principal, family, Op::List).await?;
+    let page = state
+        .store
+        .list_tokens(owner, &params.query(state.clock.now()))
+        .await?;
+    let items: Vec<api::Token> = page.items.iter().map(|t| render(&state, t)).collect();
+    let mut envelope = Envelope::ok(items);
+    envelope.result_info = Some(ResultInfo {
+        page: params.page,
+        per_page: params.per_page,
+        count: page.items.len() as u64,
+        total_count: page.total,
+        total_pages: page.total.div_ceil(params.per_page).max(1),
+    });
+    Ok(Json(envelope))
+}
+
+/// `POST .../tokens`: the secret is in `value`, in this answer only.
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    family: Family,
+    JsonBody(body): JsonBody<api::CreateTokenRequest>,
+) -> ApiResult<api::Token> {
+    let owner = authorize(&state, &principal, family, Op::Create).await?;
+    let fields = convert::token_fields(
+        &state.catalogue,
+        &body.name,
+        &body.policies,
+        body.not_before,
+        body.expires_on,
+        body.condition.as_ref(),
+    )?;
+    check_grantable(&state, owner, &fields.policies).await?;
+    let now = state.clock.now();
+    let token = Token {
+        id: Id::random(),
+        owner,
+        name: fields.name,
+        status: Status::Active,
+        issued_on: now,
+        modified_on: now,
+        last_used_on: None,
+        not_before: fields.not_before,
+        expires_on: fields.expires_on,
+        policies: fields.policies,
+        condition: fields.condition,
+    };
+    let secret = Secret::generate(owner.secret_kind());
+    let quota = match owner {
+        Owner::User(_) => state.limits.user_token_quota,
+        Owner::Account(_) => state.limits.account_token_quota,
+    };
+    state
+        .store
+        .insert_token(&token, &secret.hash(), quota)
+        .await
+        .map_err(|e| match e {
+            StoreError::QuotaExceeded(quota) => ApiError::invalid(
+                codes::QUOTA_EXCEEDED,
+                format!("Token quota reached: at most {quota} tokens per owner; delete one first"),
+                "",
+            ),
+            other => other.into(),
+        })?;
+    tracing::info!(token_id = %token.id, actor = %principal.token.id, "token created");
+    let mut created = render(&state, &token);
+    created.value = Some(secret.expose().to_owned());
+    Ok(Json(Envelope::ok(created)))
+}
+
+/// `GET .../tokens/{token_id}`
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    family: Family,
+    TokenId(id): TokenId,
+    uri: Uri,
+) -> ApiResult<api::Token> {
+    let owner = authorize(&state, &principal, family, Op::Read).await?;
+    let token = state
+        .store
+        .get_token(owner, id)
+        .await?
+        .ok_or_else(|| ApiError::could_not_route(uri.path()))?;
+    Ok(Json(Envelope::ok(render(&state, &token))))
+}
+
+/// `PUT .../tokens/{token_id}`: replaces name, policies, times and condition (and status
+/// when sent).
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    family: Family,
+    TokenId(id): TokenId,
+    uri: Uri,
+    JsonBody(body): JsonBody<api::UpdateTokenRequest>,
+) -> ApiResult<api::Token> {
+    let owner = authorize(&state, &principal, family, Op::Update).await?;
+    let fields = convert::token_fields(
+        &state.catalogue,
+        &body.name,
+        &body.policies,
+        body.not_before,
+        body.expires_on,
+        body.condition.as_ref(),
+    )?;
+    check_grantable(&state, owner, &fields.policies).await?;
+    let existing = state
+        .store
+        .get_token(owner, id)
+        .await?
+        .ok_or_else(|| ApiError::could_not_route(uri.path()))?;
+    let token = Token {
+        name: fields.name,
+        status: body
+            .status
+            .map(convert::status_from_wire)
+            .unwrap_or(existing.status),
+        modified_on: state.clock.now(),
+        not_before: fields.not_before,
+        expires_on: fields.expires_on,
+        policies: fields.policies,
+        condition: fields.condition,
+        ..existing
+    };
+    state
+        .store
+        .update_token(&token)
+        .await
+        .map_err(not_found_at(&uri))?;
+    tracing::info!(token_id = %token.id, actor = %principal.token.id, "token updated");
+    Ok(Json(Envelope::ok(render(&state, &token))))
+}
+
+/// `DELETE .../tokens/{token_id}`
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    family: Family,
+    TokenId(id): TokenId,
+    uri: Uri,
+) -> ApiResult<api::DeletedToken> {
+    let owner = authorize(&state, &principal, family, Op::Delete).await?;
+    state
+        .store
+        .delete_token(owner, id)
+        .await
+        .map_err(not_found_at(&uri))?;
+    tracing::info!(token_id = %id, actor = %principal.token.id, "token deleted");
+    Ok(Json(Envelope::ok(api::DeletedToken { id: id.to_string() })))
+}
+
+/// `PUT .../tokens/{token_id}/value`: a new secret; the old one stops working at once.
+pub async fn roll(
+    State(state): State<AppState>,
+    principal: Principal,
+    family: Family,
+    TokenId(id): TokenId,
+    uri: Uri,
+    _body: RollBody,
+) -> ApiResult<String> {
+    let owner = authorize(&state, &principal, family, Op::Update).await?;
+    let secret = Secret::generate(owner.secret_kind());
+    state
+        .store
+        .roll_token(owner, id, &secret.hash())
+        .await
+        .map_err(not_found_at(&uri))?;
+    tracing::info!(token_id = %id, actor = %principal.token.id, "token rolled");
+    Ok(Json(Envelope::ok(secret.expose().to_owned())))
+}

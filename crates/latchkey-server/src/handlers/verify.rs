@@ -1,0 +1,37 @@
+//! `GET .../tokens/verify`: the presented token's own id, status and time window.
+
+use axum::Json;
+use latchkey_api::{self as api, Envelope, Message};
+use latchkey_core::Owner;
+
+use crate::auth::VerifyPrincipal;
+use crate::error::ApiError;
+use crate::extract::Family;
+
+/// Answers 200 only for a usable token of this family (and, for accounts, of this account).
+pub async fn verify(
+    VerifyPrincipal(principal): VerifyPrincipal,
+    family: Family,
+) -> Result<Json<Envelope<api::VerifiedToken>>, ApiError> {
+    let token = &principal.token;
+    let belongs = match (family, token.owner) {
+        (Family::User, Owner::User(_)) => true,
+        (Family::Account(account), Owner::Account(owner)) => account == owner,
+        _ => false,
+    };
+    if !belongs {
+        return Err(ApiError::invalid_api_token());
+    }
+    let mut envelope = Envelope::ok(api::VerifiedToken {
+        id: token.id.to_string(),
+        status: api::TokenStatus::Active,
+        not_before: token.not_before,
+        expires_on: token.expires_on,
+    });
+    envelope.messages.push(Message {
+        code: 10000,
+        message: "This API Token is valid and active".into(),
+        kind: None,
+    });
+    Ok(Json(envelope))
+}

@@ -1,0 +1,21 @@
+//! latchkey's HTTP service: Cloudflare's API v4 token endpoints on axum.
+//!
+//! Request path: router ([`app`]) -> [`auth::Principal`] extractor (header, secret format,
+//! SHA-256, store, status/time/address) -> handler -> [`authz`] (the evaluator in
+//! latchkey-core) -> store -> envelope JSON. Every failure is an [`error::ApiError`].
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod authz;
+pub mod cli;
+pub mod convert;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod last_used;
+pub mod serve;
+pub mod state;
+
+pub use app::router;
+pub use state::{AppState, Limits};

@@ -1,0 +1,107 @@
+//! `latchkey serve`: open the database, create the first admin if it is empty, listen, and
+//! shut down cleanly on SIGTERM or SIGINT (in-flight requests finish, last-use times are
+//! flushed).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use latchkey_core::{Clock, SystemClock};
+use latchkey_store::Store;
+
+use crate::admin;
+use crate::state::{AppState, Limits};
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Database URL.
+    pub database: String,
+    /// Quotas and body limit.
+    pub limits: Limits,
+    /// Where the first admin token's secret is written.
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// Email of the user created on an empty database.
+pub const FIRST_ADMIN_EMAIL: &str = "admin@latchkey.local";
+
+/// Runs the service until a shutdown signal.
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let store = latchkey_store::open(&config.database)
+        .await
+        .with_context(|| format!("opening database {}", config.database))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let token_file = config
+        .admin_token_file
+        .clone()
+        .unwrap_or_else(|| admin::default_token_file(&config.database));
+    first_admin(store.as_ref(), clock.as_ref(), &token_file).await?;
+
+    let state = AppState::new(Arc::clone(&store), clock, config.limits);
+    let flusher = state.last_used.spawn_flusher(Arc::clone(&store));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "latchkey listening");
+    axum::serve(
+        listener,
+        crate::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    flusher.abort();
+    state.last_used.flush(store.as_ref()).await;
+    tracing::info!("latchkey stopped");
+    Ok(())
+}
+
+/// On an empty database: a first user, account and admin token, whose secret goes to
+/// `token_file` (mode 0600) before the database commit, so it is never lost.
+async fn first_admin(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    token_file: &std::path::Path,
+) -> anyhow::Result<()> {
+    if store.count_users().await? > 0 {
+        return Ok(());
+    }
+    let (new, created) = admin::new_admin(FIRST_ADMIN_EMAIL, "Default account", clock.now());
+    admin::write_secret_file(token_file, &created.secret)
+        .with_context(|| format!("writing the admin token to {}", token_file.display()))?;
+    store.create_admin(&new).await?;
+    tracing::info!(
+        file = %token_file.display(),
+        user_id = %created.user_id,
+        account_id = %created.account_id,
+        token_id = %created.token_id,
+        "empty database: created the first admin token; its secret is in the file"
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,57 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use latchkey_core::{Catalogue, Clock};
+use latchkey_store::Store;
+
+use crate::last_used::LastUsed;
+
+/// Limits that shape the API's behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Tokens one user may own.
+    pub user_token_quota: u64,
+    /// Tokens one account may own.
+    pub account_token_quota: u64,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            user_token_quota: 50,
+            account_token_quota: 500,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Shared state of the router: storage, catalogue, clock, limits and the last-use recorder.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage backend.
+    pub store: Arc<dyn Store>,
+    /// Permission groups.
+    pub catalogue: Arc<Catalogue>,
+    /// Source of "now".
+    pub clock: Arc<dyn Clock>,
+    /// Quotas and sizes.
+    pub limits: Limits,
+    /// Pending last-use times, flushed in batches.
+    pub last_used: Arc<LastUsed>,
+}
+
+impl AppState {
+    /// State with the built-in catalogue.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, limits: Limits) -> Self {
+        AppState {
+            store,
+            catalogue: Arc::new(Catalogue::builtin()),
+            clock,
+            limits,
+            last_used: Arc::new(LastUsed::default()),
+        }
+    }
+}
