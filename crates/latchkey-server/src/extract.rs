@@ -91,14 +91,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "",
         ));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    // Syntax first (6007), then shape (1003/1010 naming the field).
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| malformed_json(&e))?;
+    serde_path_to_error::deserialize(&value).map_err(|error| {
         let mut pointer = json_pointer(error.path());
-        let inner = error.inner();
-        if !inner.is_data() {
-            return malformed_json(inner);
-        }
-        let message = inner.to_string();
+        let message = error.inner().to_string();
         // serde reports a missing field at its parent; point at the field itself.
         if let Some(field) = message
             .strip_prefix("missing field `")
@@ -111,15 +108,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             codes::INVALID_FIELD
         };
-        let message = message.split(" at line ").next().unwrap_or_default();
         ApiError::invalid(
             code,
             format!("Invalid request body at {pointer}: {message}"),
             pointer,
         )
-    })?;
-    deserializer.end().map_err(|e| malformed_json(&e))?;
-    Ok(value)
+    })
 }
 
 fn malformed_json(error: &serde_json::Error) -> ApiError {

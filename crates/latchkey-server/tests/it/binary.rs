@@ -1,0 +1,185 @@
+//! The `latchkey` binary: bootstrap, users and accounts, and a first `serve`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const LATCHKEY: &str = env!("CARGO_BIN_EXE_latchkey");
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(LATCHKEY).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn bootstrap_users_and_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("cli.db").display());
+
+    let (ok, out, err) = run(&["bootstrap", "--database", &db, "--email", "ops@example.com"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 1, "one JSON object: {out}");
+    let boot: Value = serde_json::from_str(&out).unwrap();
+    for key in ["user_id", "account_id", "token_id"] {
+        assert_eq!(boot[key].as_str().unwrap().len(), 32, "{key}");
+    }
+    assert!(boot["token"].as_str().unwrap().starts_with("cfut_"));
+    // The same email again is refused with a clear message; a default email is fresh.
+    let (ok, _, err) = run(&["bootstrap", "--database", &db, "--email", "ops@example.com"]);
+    assert!(!ok && err.contains("ops@example.com exists"), "{err}");
+    let (ok, out, _) = run(&["bootstrap", "--database", &db]);
+    assert!(ok);
+    assert_ne!(
+        serde_json::from_str::<Value>(&out).unwrap()["user_id"],
+        boot["user_id"]
+    );
+
+    let (ok, out, _) = run(&[
+        "users",
+        "add",
+        "--email",
+        "dev@example.com",
+        "--database",
+        &db,
+    ]);
+    assert!(ok);
+    let user: Value = serde_json::from_str(&out).unwrap();
+    let user_id = user["id"].as_str().unwrap();
+    let (ok, _, err) = run(&["users", "add", "--email", "not an email", "--database", &db]);
+    assert!(!ok && err.contains("--email"), "{err}");
+    let (_, out, _) = run(&["users", "list", "--database", &db]);
+    assert_eq!(out.lines().count(), 3);
+    assert!(out.contains("dev@example.com"));
+
+    let (ok, out, _) = run(&["accounts", "add", "--name", "Team", "--database", &db]);
+    assert!(ok);
+    let account: Value = serde_json::from_str(&out).unwrap();
+    let account_id = account["id"].as_str().unwrap();
+    let membership = [
+        "--account",
+        account_id,
+        "--user",
+        user_id,
+        "--database",
+        &db,
+    ];
+    let (ok, _, err) = run(&[&["accounts", "add-member"], &membership[..]].concat());
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&[&["accounts", "add-member"], &membership[..]].concat());
+    assert!(!ok && err.contains("already a member"), "{err}");
+    let (_, out, _) = run(&[
+        "accounts",
+        "members",
+        "--account",
+        account_id,
+        "--database",
+        &db,
+    ]);
+    assert!(out.contains("dev@example.com"));
+    let (ok, _, _) = run(&[&["accounts", "remove-member"], &membership[..]].concat());
+    assert!(ok);
+    let (_, out, _) = run(&["accounts", "list", "--database", &db]);
+    assert_eq!(out.lines().count(), 3);
+    let (ok, _, err) = run(&[
+        "accounts",
+        "add-member",
+        "--account",
+        "nope",
+        "--user",
+        user_id,
+        "--database",
+        &db,
+    ]);
+    assert!(!ok && err.contains("--account"), "{err}");
+    let (ok, _, err) = run(&["migrate", "--database", &db]);
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn first_serve_writes_a_private_admin_token_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+    let mut child = Command::new(LATCHKEY)
+        .args(["serve", "--listen", &listen])
+        .current_dir(dir.path())
+        .env_remove("LATCHKEY_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+
+    let token_file = dir.path().join("latchkey-admin-token");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let secret = loop {
+        let up = std::net::TcpStream::connect(&listen).is_ok();
+        if up && token_file.exists() {
+            break std::fs::read_to_string(&token_file)
+                .unwrap()
+                .trim()
+                .to_owned();
+        }
+        assert!(Instant::now() < deadline, "latchkey did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        dir.path().join("latchkey.db").exists(),
+        "default database beside the cwd"
+    );
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("http://{listen}/client/v4/user/tokens/verify"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "latchkey did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(
+        log.contains("latchkey-admin-token"),
+        "the log names the file: {log}"
+    );
+    assert!(!log.contains(&secret), "the secret never reaches the log");
+    assert!(log.contains("latchkey stopped"));
+
+    // Exactly one user was created, and the file holds its token.
+    let db = format!("sqlite://{}", dir.path().join("latchkey.db").display());
+    let (ok, out, _) = run(&["users", "list", "--database", &db]);
+    assert!(ok);
+    assert_eq!(out.lines().count(), 1);
+    assert!(out.contains("admin@latchkey.local"));
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the latchkey server: the real router in-process (every operation
+//! and every error row), a real listener, and the `latchkey` binary.
+
+mod accounts;
+mod auth;
+mod binary;
+mod kit;
+mod listener;
+mod lists;
+mod permission_groups;
+mod tokens;
+mod validation;
+mod verify;
