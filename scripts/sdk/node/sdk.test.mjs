@@ -117,8 +117,8 @@ function forgetToken(family, id) {
 }
 
 // Create a token with this family's policy, the IP condition and an expiry.
-async function createToken(family, name, client = admin) {
-  const token = await family.sdk.create(client, {
+async function createToken(family, name) {
+  const token = await family.sdk.create(admin, {
     name,
     policies: [policyFor(family)],
     condition: CONDITION,

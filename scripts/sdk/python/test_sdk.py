@@ -177,6 +177,7 @@ def assert_matches_request(token: Any, family: Family, name: str) -> None:
     assert token.name == name
     assert token.expires_on == EXPIRES_ON, f"expires_on {token.expires_on!r} != {EXPIRES_ON_TEXT}"
     assert token.issued_on is not None, "issued_on is missing"
+    assert token.issued_on.utcoffset() == timedelta(0), f"issued_on is not UTC: {token.issued_on!r}"
 
     assert token.policies is not None and len(token.policies) == 1, f"expected one policy: {token.policies!r}"
     policy = token.policies[0]

@@ -1,0 +1,63 @@
+# Shared helpers of latchkey's scripts. Source it; it defines functions only.
+
+die() {
+  echo "error: $*" >&2
+  exit 1
+}
+
+step() {
+  printf '\n==> %s\n' "$*" >&2
+}
+
+# ensure_command COMMAND DEBIAN_PACKAGE: installs the package with apt-get when the
+# command is missing; fails loudly when that is not possible.
+ensure_command() {
+  local command=$1 package=$2
+  command -v "$command" >/dev/null 2>&1 && return 0
+  command -v apt-get >/dev/null 2>&1 || die "$command is missing and apt-get is not available to install $package"
+  echo "installing $package (for $command)" >&2
+  if [[ -z "${LATCHKEY_APT_UPDATED:-}" ]]; then
+    apt-get update -qq >&2 || die "apt-get update failed"
+    export LATCHKEY_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >&2 \
+    || die "apt-get could not install $package"
+  command -v "$command" >/dev/null 2>&1 || die "$package installed but $command is still missing"
+}
+
+# free_port: prints a TCP port that is free on 127.0.0.1 right now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# port_is_free PORT
+port_is_free() {
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.1 s.
+wait_until() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" 2>/dev/null; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+# stop_process PID: SIGTERM, then waits up to 15 s; returns the process's exit status.
+stop_process() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  local deadline=$((SECONDS + 15))
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      kill -KILL "$pid" 2>/dev/null
+      echo "process $pid did not stop within 15 s of SIGTERM" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  wait "$pid"
+}
