@@ -46,10 +46,12 @@ wait_until() {
   done
 }
 
-# stop_process PID: SIGTERM, then waits up to 15 s; returns the process's exit status.
+# stop_process PID [SIGNALLED]: sends SIGTERM to SIGNALLED (default PID), waits up to 15 s
+# for PID, a child of this shell, and returns its exit status. SIGNALLED differs from PID
+# when PID is a wrapper such as `cargo run` that passes its child's status on.
 stop_process() {
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
+  local pid=$1 signalled=${2:-$1}
+  kill -TERM "$signalled" 2>/dev/null || return 0
   local deadline=$((SECONDS + 15))
   while kill -0 "$pid" 2>/dev/null; do
     if ((SECONDS >= deadline)); then
