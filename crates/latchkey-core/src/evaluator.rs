@@ -255,4 +255,120 @@ mod tests {
         };
         assert!(!evaluate_policies(&p, &catalogue, &r).allowed);
     }
+
+    mod properties {
+        use super::*;
+        use crate::policy::{GrantedGroup, Resources};
+        use proptest::prelude::*;
+
+        const GROUPS: [&str; 4] = [
+            API_TOKENS_READ,
+            API_TOKENS_WRITE,
+            DNS_READ,
+            crate::catalogue::ACCOUNT_API_TOKENS_READ,
+        ];
+        const PERMISSIONS: [&str; 4] = [
+            USER_TOKEN_READ,
+            USER_TOKEN_CREATE,
+            DNS_READ,
+            ACCOUNT_TOKEN_LIST,
+        ];
+
+        fn resource() -> impl Strategy<Value = (ResourceKey, ResourceValue)> {
+            let keys = prop_oneof![
+                Just(key(ResourceKind::User, "u1")),
+                Just(key(ResourceKind::User, "u2")),
+                Just(key(ResourceKind::Account, "a1")),
+                Just(key(ResourceKind::Zone, "z1")),
+                Just("com.cloudflare.api.user.*".parse().unwrap()),
+                Just("com.cloudflare.api.account.*".parse().unwrap()),
+                Just("com.cloudflare.api.account.zone.*".parse().unwrap()),
+            ];
+            prop_oneof![
+                keys.prop_map(|k| (k, ResourceValue::All)),
+                Just((
+                    key(ResourceKind::Account, "a1"),
+                    ResourceValue::Nested(vec!["com.cloudflare.api.account.zone.*"
+                        .parse()
+                        .unwrap()])
+                )),
+            ]
+        }
+
+        fn policy() -> impl Strategy<Value = Policy> {
+            (
+                any::<bool>(),
+                proptest::sample::subsequence(GROUPS.to_vec(), 1..=2),
+                proptest::collection::vec(resource(), 1..=3),
+            )
+                .prop_map(|(deny, groups, resources)| Policy {
+                    id: Id::random(),
+                    effect: if deny { Effect::Deny } else { Effect::Allow },
+                    permission_groups: groups
+                        .into_iter()
+                        .map(|g| GrantedGroup {
+                            id: g.parse().unwrap(),
+                            meta: None,
+                        })
+                        .collect(),
+                    resources: Resources(resources),
+                })
+        }
+
+        fn chain() -> impl Strategy<Value = Vec<ResourceKey>> {
+            prop_oneof![
+                Just(vec![key(ResourceKind::User, "u1")]),
+                Just(vec![key(ResourceKind::Account, "a1")]),
+                Just(vec![
+                    key(ResourceKind::Zone, "z1"),
+                    key(ResourceKind::Account, "a1")
+                ]),
+                Just(vec![
+                    key(ResourceKind::Zone, "z1"),
+                    key(ResourceKind::Account, "a2")
+                ]),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn order_and_duplicates_never_change_the_decision(
+                policies in proptest::collection::vec(policy(), 0..6),
+                chain in chain(),
+                permission in proptest::sample::select(PERMISSIONS.to_vec()),
+            ) {
+                let catalogue = Catalogue::builtin();
+                let request = Request { permission, chain: &chain };
+                let decision = evaluate_policies(&policies, &catalogue, &request);
+                let mut reversed = policies.clone();
+                reversed.reverse();
+                prop_assert_eq!(&evaluate_policies(&reversed, &catalogue, &request), &decision);
+                let mut doubled = policies.clone();
+                doubled.extend(policies.iter().cloned());
+                prop_assert_eq!(&evaluate_policies(&doubled, &catalogue, &request), &decision);
+            }
+
+            #[test]
+            fn a_deny_twin_of_any_allowing_policy_turns_the_answer_to_no(
+                policies in proptest::collection::vec(policy(), 1..6),
+                chain in chain(),
+                permission in proptest::sample::select(PERMISSIONS.to_vec()),
+            ) {
+                let catalogue = Catalogue::builtin();
+                let request = Request { permission, chain: &chain };
+                let decision = evaluate_policies(&policies, &catalogue, &request);
+                if let Some(id) = decision.policy_id.filter(|_| decision.allowed) {
+                    let mut twin = policies.iter().find(|p| p.id == id).unwrap().clone();
+                    twin.id = Id::random();
+                    twin.effect = Effect::Deny;
+                    let mut with_twin = policies.clone();
+                    with_twin.push(twin);
+                    prop_assert!(!evaluate_policies(&with_twin, &catalogue, &request).allowed);
+                }
+                // Without any allow there is no yes.
+                let denies: Vec<Policy> = policies.into_iter().filter(|p| p.effect == Effect::Deny).collect();
+                prop_assert!(!evaluate_policies(&denies, &catalogue, &request).allowed);
+            }
+        }
+    }
 }

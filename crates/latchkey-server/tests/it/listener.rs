@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+use latchkey_api::{CreateTokenRequest, UpdateTokenRequest};
+use latchkey_client::{self as client, Client};
 use serde_json::{json, Value};
 
 use crate::kit::*;
@@ -22,89 +24,149 @@ async fn serve(app: &TestApp) -> String {
     format!("http://{address}/client/v4")
 }
 
+fn create_request(app: &TestApp, family: Family, name: &str) -> CreateTokenRequest {
+    let mut body = app.body_with(family, groups(family).0);
+    body["name"] = json!(name);
+    body["condition"] = json!({"request_ip": {"in": ["127.0.0.0/8"]}});
+    serde_json::from_value(body).unwrap()
+}
+
+fn client_family(app: &TestApp, family: Family) -> client::Family {
+    match family {
+        Family::User => client::Family::User,
+        Family::Account => client::Family::Account(app.account_id()),
+    }
+}
+
 #[tokio::test]
-async fn a_real_client_creates_verifies_rolls_and_is_fenced_by_address() {
+async fn the_typed_client_drives_every_operation_of_both_families() {
+    let app = TestApp::new().await;
+    let admin = Client::new(app.admin_token()).with_base_url(serve(&app).await);
+    for family in FAMILIES {
+        let f = client_family(&app, family);
+        let created = admin
+            .create(&f, &create_request(&app, family, "over tcp"))
+            .await
+            .unwrap();
+        let secret = created.value.clone().unwrap();
+        let own = admin.with_token(&secret);
+        assert_eq!(own.verify(&f).await.unwrap().id, created.id);
+
+        let page = admin
+            .list(
+                &f,
+                &client::ListQuery {
+                    per_page: Some(5),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(page.items.iter().any(|t| t.id == created.id));
+        assert_eq!(page.info.unwrap().per_page, 5);
+        let fetched = admin.get(&f, &created.id).await.unwrap();
+        assert_eq!(fetched.value, None);
+        assert_eq!(fetched.name, "over tcp");
+
+        let mut update: UpdateTokenRequest = serde_json::from_value(
+            serde_json::to_value(create_request(&app, family, "renamed")).unwrap(),
+        )
+        .unwrap();
+        update.status = Some(latchkey_api::TokenStatus::Disabled);
+        assert_eq!(
+            admin.update(&f, &created.id, &update).await.unwrap().name,
+            "renamed"
+        );
+        let refused = own.verify(&f).await.unwrap_err();
+        assert_eq!((refused.status(), refused.code()), (Some(401), Some(1000)));
+        update.status = Some(latchkey_api::TokenStatus::Active);
+        admin.update(&f, &created.id, &update).await.unwrap();
+
+        let rolled = admin.roll(&f, &created.id).await.unwrap();
+        assert_eq!(own.verify(&f).await.unwrap_err().code(), Some(1000));
+        assert_eq!(
+            admin.with_token(&rolled).verify(&f).await.unwrap().id,
+            created.id
+        );
+
+        let groups = admin
+            .permission_groups(
+                &f,
+                &client::GroupFilter {
+                    name: Some("DNS Read".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(groups.len(), 1);
+
+        assert_eq!(admin.delete(&f, &created.id).await.unwrap().id, created.id);
+        let gone = admin.get(&f, &created.id).await.unwrap_err();
+        assert_eq!((gone.status(), gone.code()), (Some(404), Some(7003)));
+    }
+}
+
+#[tokio::test]
+async fn the_socket_peer_is_the_client_address() {
+    let app = TestApp::new().await;
+    let admin = Client::new(app.admin_token()).with_base_url(serve(&app).await);
+    let mut fenced = create_request(&app, Family::User, "not from here");
+    fenced.condition =
+        serde_json::from_value(json!({"request_ip": {"not_in": ["127.0.0.1/32"]}})).unwrap();
+    let secret = admin
+        .create(&client::Family::User, &fenced)
+        .await
+        .unwrap()
+        .value
+        .unwrap();
+    let fenced = admin.with_token(secret);
+    assert_eq!(
+        fenced
+            .verify(&client::Family::User)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(401)
+    );
+    let error = fenced
+        .list(&client::Family::User, &Default::default())
+        .await
+        .unwrap_err();
+    match error {
+        client::Error::Api { status, errors } => {
+            assert_eq!(status, 403);
+            assert_eq!(
+                errors[0].message,
+                "Cannot use the access token from location: 127.0.0.1"
+            );
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[tokio::test]
+async fn roll_and_delete_need_no_body_or_content_type() {
     let app = TestApp::new().await;
     let base = serve(&app).await;
-    let client = reqwest::Client::new();
-    let admin = app.admin_token().to_owned();
-
-    let create = |body: Value| {
-        let client = client.clone();
-        let url = format!("{base}/user/tokens");
-        let admin = admin.clone();
-        async move {
-            let response = client
-                .post(url)
-                .bearer_auth(admin)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
-            let body: Value = response.json().await.unwrap();
-            (
-                body["result"]["id"].as_str().unwrap().to_owned(),
-                body["result"]["value"].as_str().unwrap().to_owned(),
-            )
-        }
-    };
-    let verify = |secret: String| {
-        let client = client.clone();
-        let url = format!("{base}/user/tokens/verify");
-        async move {
-            client
-                .get(url)
-                .bearer_auth(secret)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
-
-    let mut body = app.body_with(Family::User, API_TOKENS_READ);
-    body["condition"] = json!({"request_ip": {"in": ["127.0.0.0/8"]}});
-    let (id, secret) = create(body).await;
-    assert_eq!(verify(secret.clone()).await, 200);
-
-    let mut fenced = app.body_with(Family::User, API_TOKENS_READ);
-    fenced["condition"] = json!({"request_ip": {"not_in": ["127.0.0.1/32"]}});
-    let (_, fenced_secret) = create(fenced).await;
-    assert_eq!(verify(fenced_secret.clone()).await, 401);
-    let response = client
-        .get(format!("{base}/user/tokens"))
-        .bearer_auth(&fenced_secret)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 403);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(
-        body["errors"][0]["message"],
-        "Cannot use the access token from location: 127.0.0.1"
-    );
-
-    // Roll with no body and no content type.
-    let response = client
+    let (id, secret) = app.create_with(Family::User, API_TOKENS_READ).await;
+    let http = reqwest::Client::new();
+    let response = http
         .put(format!("{base}/user/tokens/{id}/value"))
-        .bearer_auth(&admin)
+        .bearer_auth(app.admin_token())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
     let rolled: Value = response.json().await.unwrap();
-    assert_eq!(verify(secret).await, 401);
-    assert_eq!(
-        verify(rolled["result"].as_str().unwrap().to_owned()).await,
-        200
-    );
-
-    // Delete with no body.
-    let response = client
+    let rolled = rolled["result"].as_str().unwrap();
+    let user = client::Family::User;
+    let client = Client::new(secret).with_base_url(&base);
+    assert!(client.verify(&user).await.is_err());
+    assert!(client.with_token(rolled).verify(&user).await.is_ok());
+    let response = http
         .delete(format!("{base}/user/tokens/{id}"))
-        .bearer_auth(&admin)
+        .bearer_auth(app.admin_token())
         .send()
         .await
         .unwrap();

@@ -8,6 +8,7 @@ mod kit;
 mod listener;
 mod lists;
 mod permission_groups;
+mod shapes;
 mod tokens;
 mod validation;
 mod verify;
