@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use latchkey_core::{Id, Owner, SecretHash, Token};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Executor, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
@@ -88,20 +88,7 @@ fn found(rows_affected: u64) -> Result<(), StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO users (id, email, created_on) VALUES (?, ?, ?)")
-            .bind(user.id.to_string())
-            .bind(&user.email)
-            .bind(rows::secs(user.created_on))
-            .execute(&self.writer)
-            .await
-            .map_err(|e| {
-                if unique_violation(&e) {
-                    StoreError::Conflict(format!("a user with email {} exists", user.email))
-                } else {
-                    e.into()
-                }
-            })?;
-        Ok(())
+        insert_user(&self.writer, user).await
     }
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
@@ -123,13 +110,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO accounts (id, name, created_on) VALUES (?, ?, ?)")
-            .bind(account.id.to_string())
-            .bind(&account.name)
-            .bind(rows::secs(account.created_on))
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        insert_account(&self.writer, account).await
     }
 
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
@@ -149,22 +130,7 @@ impl Store for SqliteStore {
         user: Id,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO memberships (account_id, user_id, created_on) VALUES (?, ?, ?)")
-            .bind(account.to_string())
-            .bind(user.to_string())
-            .bind(rows::secs(now))
-            .execute(&self.writer)
-            .await
-            .map_err(|e| {
-                if unique_violation(&e) {
-                    StoreError::Conflict(format!("user {user} is already a member of {account}"))
-                } else if foreign_key_violation(&e) {
-                    StoreError::NotFound
-                } else {
-                    e.into()
-                }
-            })?;
-        Ok(())
+        insert_membership(&self.writer, account, user, now).await
     }
 
     async fn remove_member(&self, account: Id, user: Id) -> Result<(), StoreError> {
@@ -215,42 +181,7 @@ impl Store for SqliteStore {
         hash: &SecretHash,
         quota: u64,
     ) -> Result<(), StoreError> {
-        let (kind, owner_id) = rows::owner_columns(token.owner);
-        // The count and the insert are one statement on the single writer connection, so
-        // concurrent creates cannot overshoot the quota.
-        let done = sqlx::query(
-            "INSERT INTO tokens (id, owner_kind, owner_id, name, status, secret_hash, issued_on, \
-             modified_on, last_used_on, not_before, expires_on, policies, condition) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 \
-             WHERE (SELECT COUNT(*) FROM tokens WHERE owner_kind = ?2 AND owner_id = ?3) < ?14",
-        )
-        .bind(token.id.to_string())
-        .bind(kind)
-        .bind(&owner_id)
-        .bind(&token.name)
-        .bind(rows::status_text(token.status))
-        .bind(&hash.as_bytes()[..])
-        .bind(rows::secs(token.issued_on))
-        .bind(rows::secs(token.modified_on))
-        .bind(token.last_used_on.map(rows::secs))
-        .bind(token.not_before.map(rows::secs))
-        .bind(token.expires_on.map(rows::secs))
-        .bind(rows::policies_json(token))
-        .bind(rows::condition_json(token))
-        .bind(i64::try_from(quota).unwrap_or(i64::MAX))
-        .execute(&self.writer)
-        .await
-        .map_err(|e| {
-            if unique_violation(&e) {
-                StoreError::Conflict("token id or secret already exists".into())
-            } else {
-                e.into()
-            }
-        })?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::QuotaExceeded(quota));
-        }
-        Ok(())
+        insert_token(&self.writer, token, hash, quota).await
     }
 
     async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<Token>, StoreError> {
@@ -393,53 +324,16 @@ impl Store for SqliteStore {
 
     async fn create_admin(&self, admin: &NewAdmin) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
-        let now = rows::secs(admin.user.created_on);
-        sqlx::query("INSERT INTO users (id, email, created_on) VALUES (?, ?, ?)")
-            .bind(admin.user.id.to_string())
-            .bind(&admin.user.email)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                if unique_violation(&e) {
-                    StoreError::Conflict(format!("a user with email {} exists", admin.user.email))
-                } else {
-                    e.into()
-                }
-            })?;
-        sqlx::query("INSERT INTO accounts (id, name, created_on) VALUES (?, ?, ?)")
-            .bind(admin.account.id.to_string())
-            .bind(&admin.account.name)
-            .bind(rows::secs(admin.account.created_on))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO memberships (account_id, user_id, created_on) VALUES (?, ?, ?)")
-            .bind(admin.account.id.to_string())
-            .bind(admin.user.id.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let token = &admin.token;
-        let (kind, owner_id) = rows::owner_columns(token.owner);
-        sqlx::query(
-            "INSERT INTO tokens (id, owner_kind, owner_id, name, status, secret_hash, issued_on, \
-             modified_on, not_before, expires_on, policies, condition) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        insert_user(&mut *tx, &admin.user).await?;
+        insert_account(&mut *tx, &admin.account).await?;
+        insert_membership(
+            &mut *tx,
+            admin.account.id,
+            admin.user.id,
+            admin.user.created_on,
         )
-        .bind(token.id.to_string())
-        .bind(kind)
-        .bind(owner_id)
-        .bind(&token.name)
-        .bind(rows::status_text(token.status))
-        .bind(&admin.hash.as_bytes()[..])
-        .bind(rows::secs(token.issued_on))
-        .bind(rows::secs(token.modified_on))
-        .bind(token.not_before.map(rows::secs))
-        .bind(token.expires_on.map(rows::secs))
-        .bind(rows::policies_json(token))
-        .bind(rows::condition_json(token))
-        .execute(&mut *tx)
         .await?;
+        insert_token(&mut *tx, &admin.token, &admin.hash, u64::MAX).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -448,4 +342,105 @@ impl Store for SqliteStore {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
     }
+}
+
+async fn insert_user<'e>(
+    db: impl Executor<'e, Database = Sqlite>,
+    user: &User,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO users (id, email, created_on) VALUES (?, ?, ?)")
+        .bind(user.id.to_string())
+        .bind(&user.email)
+        .bind(rows::secs(user.created_on))
+        .execute(db)
+        .await
+        .map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Conflict(format!("a user with email {} exists", user.email))
+            } else {
+                e.into()
+            }
+        })?;
+    Ok(())
+}
+
+async fn insert_account<'e>(
+    db: impl Executor<'e, Database = Sqlite>,
+    account: &Account,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO accounts (id, name, created_on) VALUES (?, ?, ?)")
+        .bind(account.id.to_string())
+        .bind(&account.name)
+        .bind(rows::secs(account.created_on))
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+async fn insert_membership<'e>(
+    db: impl Executor<'e, Database = Sqlite>,
+    account: Id,
+    user: Id,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO memberships (account_id, user_id, created_on) VALUES (?, ?, ?)")
+        .bind(account.to_string())
+        .bind(user.to_string())
+        .bind(rows::secs(now))
+        .execute(db)
+        .await
+        .map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Conflict(format!("user {user} is already a member of {account}"))
+            } else if foreign_key_violation(&e) {
+                StoreError::NotFound
+            } else {
+                e.into()
+            }
+        })?;
+    Ok(())
+}
+
+/// Inserts a token unless its owner already has `quota`. The count and the insert are one
+/// statement on the single writer connection, so concurrent creates cannot overshoot.
+async fn insert_token<'e>(
+    db: impl Executor<'e, Database = Sqlite>,
+    token: &Token,
+    hash: &SecretHash,
+    quota: u64,
+) -> Result<(), StoreError> {
+    let (kind, owner_id) = rows::owner_columns(token.owner);
+    let done = sqlx::query(
+        "INSERT INTO tokens (id, owner_kind, owner_id, name, status, secret_hash, issued_on, \
+         modified_on, last_used_on, not_before, expires_on, policies, condition) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 \
+         WHERE (SELECT COUNT(*) FROM tokens WHERE owner_kind = ?2 AND owner_id = ?3) < ?14",
+    )
+    .bind(token.id.to_string())
+    .bind(kind)
+    .bind(&owner_id)
+    .bind(&token.name)
+    .bind(rows::status_text(token.status))
+    .bind(&hash.as_bytes()[..])
+    .bind(rows::secs(token.issued_on))
+    .bind(rows::secs(token.modified_on))
+    .bind(token.last_used_on.map(rows::secs))
+    .bind(token.not_before.map(rows::secs))
+    .bind(token.expires_on.map(rows::secs))
+    .bind(rows::policies_json(token))
+    .bind(rows::condition_json(token))
+    .bind(i64::try_from(quota).unwrap_or(i64::MAX))
+    .execute(db)
+    .await
+    .map_err(|e| {
+        if unique_violation(&e) {
+            StoreError::Conflict("token id or secret already exists".into())
+        } else {
+            e.into()
+        }
+    })?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::QuotaExceeded(quota));
+    }
+    Ok(())
 }

@@ -25,6 +25,28 @@ fn render(state: &AppState, token: &Token) -> api::Token {
     )
 }
 
+/// Validates the fields of a create or update body and checks that `owner` may grant them.
+async fn grantable_fields(
+    state: &AppState,
+    owner: Owner,
+    name: &str,
+    policies: &[api::Policy],
+    not_before: Option<time::OffsetDateTime>,
+    expires_on: Option<time::OffsetDateTime>,
+    condition: Option<&api::Condition>,
+) -> Result<convert::TokenFields, ApiError> {
+    let fields = convert::token_fields(
+        &state.catalogue,
+        name,
+        policies,
+        not_before,
+        expires_on,
+        condition,
+    )?;
+    check_grantable(state, owner, &fields.policies).await?;
+    Ok(fields)
+}
+
 /// A store "not found" is the client's 404 for this path.
 fn not_found_at(uri: &Uri) -> impl Fn(StoreError) -> ApiError + '_ {
     move |e| match e {
@@ -65,15 +87,16 @@ pub async fn create(
     JsonBody(body): JsonBody<api::CreateTokenRequest>,
 ) -> ApiResult<api::Token> {
     let owner = authorize(&state, &principal, family, Op::Create).await?;
-    let fields = convert::token_fields(
-        &state.catalogue,
+    let fields = grantable_fields(
+        &state,
+        owner,
         &body.name,
         &body.policies,
         body.not_before,
         body.expires_on,
         body.condition.as_ref(),
-    )?;
-    check_grantable(&state, owner, &fields.policies).await?;
+    )
+    .await?;
     let now = state.clock.now();
     let token = Token {
         id: Id::random(),
@@ -139,15 +162,16 @@ pub async fn update(
     JsonBody(body): JsonBody<api::UpdateTokenRequest>,
 ) -> ApiResult<api::Token> {
     let owner = authorize(&state, &principal, family, Op::Update).await?;
-    let fields = convert::token_fields(
-        &state.catalogue,
+    let fields = grantable_fields(
+        &state,
+        owner,
         &body.name,
         &body.policies,
         body.not_before,
         body.expires_on,
         body.condition.as_ref(),
-    )?;
-    check_grantable(&state, owner, &fields.policies).await?;
+    )
+    .await?;
     let existing = state
         .store
         .get_token(owner, id)
