@@ -5,11 +5,13 @@
 //! Request types are lenient on purpose (strings for resource keys and CIDRs): the server
 //! validates them and names the offending field in its error.
 
+pub mod authorize;
 pub mod envelope;
 pub mod permission_groups;
 pub mod timestamp;
 pub mod tokens;
 
+pub use authorize::{AuthorizeRequest, AuthorizeResult};
 pub use envelope::{Envelope, ErrorDetail, ErrorSource, Message, ResultInfo};
 pub use permission_groups::PermissionGroup;
 pub use tokens::{

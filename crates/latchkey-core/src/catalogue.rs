@@ -98,6 +98,16 @@ impl PermissionGroup {
     }
 }
 
+/// An operator-defined group that cannot join the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("permission group #{} (counting from 1): {problem}", index + 1)]
+pub struct CatalogueError {
+    /// Index of the offending group among those added.
+    pub index: usize,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
 /// The set of known permission groups, looked up by id.
 #[derive(Debug, Clone)]
 pub struct Catalogue {
@@ -132,6 +142,49 @@ impl Catalogue {
             by_id.entry(group.id).or_insert(index);
         }
         Catalogue { groups, by_id }
+    }
+
+    /// Adds operator-defined groups. Ids and names must be new (to the catalogue and among
+    /// themselves), names non-empty, and every group needs at least one scope.
+    pub fn extend(self, extra: Vec<PermissionGroup>) -> Result<Self, CatalogueError> {
+        let mut groups = self.groups;
+        for (index, group) in extra.into_iter().enumerate() {
+            if group.name.trim().is_empty() {
+                return Err(CatalogueError {
+                    index,
+                    problem: "name is empty".into(),
+                });
+            }
+            if group.scopes.is_empty() {
+                return Err(CatalogueError {
+                    index,
+                    problem: "scopes is empty".into(),
+                });
+            }
+            if let Some(taken) = groups.iter().find(|g| g.id == group.id) {
+                return Err(CatalogueError {
+                    index,
+                    problem: format!("id {} is already used by {:?}", group.id, taken.name),
+                });
+            }
+            if groups.iter().any(|g| g.name == group.name) {
+                return Err(CatalogueError {
+                    index,
+                    problem: format!("name {:?} is already used", group.name),
+                });
+            }
+            groups.push(group);
+        }
+        Ok(Catalogue::from_groups(groups))
+    }
+
+    /// The group with this id (32 lowercase hex) or, failing that, this exact name.
+    pub fn find(&self, id_or_name: &str) -> Option<&PermissionGroup> {
+        id_or_name
+            .parse::<Id>()
+            .ok()
+            .and_then(|id| self.get(&id))
+            .or_else(|| self.groups.iter().find(|g| g.name == id_or_name))
     }
 
     /// The group with this id.
@@ -564,6 +617,38 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), groups.len());
+    }
+
+    #[test]
+    fn operator_groups_join_with_new_ids_and_names_only() {
+        let group = |id: &str, name: &str| {
+            PermissionGroup::new(
+                id.parse().unwrap(),
+                name,
+                vec![ResourceKind::Account],
+                "other",
+                "",
+                vec![],
+            )
+        };
+        let fresh = "00000000000000000000000000000001";
+        let catalogue = Catalogue::builtin()
+            .extend(vec![group(fresh, "Orders Read")])
+            .unwrap();
+        assert_eq!(catalogue.find("Orders Read").unwrap().id.to_string(), fresh);
+        assert_eq!(catalogue.find(fresh).unwrap().name, "Orders Read");
+        assert_eq!(
+            catalogue.find(API_TOKENS_READ).unwrap().name,
+            "API Tokens Read"
+        );
+        assert!(catalogue.find("orders read").is_none());
+
+        let clash = Catalogue::builtin().extend(vec![group(API_TOKENS_READ, "Mine")]);
+        assert!(clash.unwrap_err().problem.contains("API Tokens Read"));
+        let clash = Catalogue::builtin().extend(vec![group(fresh, "DNS Read")]);
+        assert!(clash.is_err());
+        let twice = Catalogue::builtin().extend(vec![group(fresh, "A"), group(fresh, "B")]);
+        assert_eq!(twice.unwrap_err().index, 1);
     }
 
     #[test]

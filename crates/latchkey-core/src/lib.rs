@@ -7,6 +7,7 @@
 pub mod catalogue;
 pub mod clock;
 pub mod condition;
+pub mod delegation;
 pub mod evaluator;
 pub mod id;
 pub mod policy;
@@ -14,10 +15,10 @@ pub mod resource;
 pub mod secret;
 pub mod token;
 
-pub use catalogue::{Catalogue, PermissionGroup, Scope};
+pub use catalogue::{Catalogue, CatalogueError, PermissionGroup, Scope};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use condition::{Condition, IpCondition};
-pub use evaluator::{evaluate_policies, Decision, Request};
+pub use evaluator::{evaluate, evaluate_policies, Decision, Reason, Request};
 pub use id::Id;
 pub use policy::{Effect, GrantedGroup, Policy, ResourceValue, Resources};
 pub use resource::{ResourceId, ResourceKey, ResourceKind};

@@ -5,7 +5,7 @@ use axum::routing::{get, put};
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
-use crate::handlers::{self, permission_groups, tokens, verify};
+use crate::handlers::{self, authorize, permission_groups, tokens, verify};
 use crate::state::AppState;
 
 /// The HTTP application. Both token families share the handlers; the path tells them apart.
@@ -34,6 +34,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(family("/client/v4/user"))
         .merge(family("/client/v4/accounts/{account_id}"))
+        .route(
+            "/latchkey/v1/authorize",
+            get(authorize::forward_auth).post(authorize::decision),
+        )
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

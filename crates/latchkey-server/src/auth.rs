@@ -53,42 +53,66 @@ fn bearer(value: &[u8]) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && is_token68(credential)).then_some(credential)
 }
 
-/// The socket peer (set by `into_make_service_with_connect_info`).
-fn client_ip(parts: &Parts) -> IpAddr {
-    parts
+/// The client's address: the socket peer (set by `into_make_service_with_connect_info`),
+/// or what a trusted proxy says (see [`crate::client_ip`]).
+pub fn client_ip(parts: &Parts, state: &AppState) -> IpAddr {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_canonical())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        .map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    crate::client_ip::resolve(peer, &parts.headers, &state.trusted_proxies)
+}
+
+/// Why a request carries no token latchkey knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    /// No credentials at all.
+    Missing,
+    /// Global API Key headers instead of a bearer token.
+    GlobalKey,
+    /// An `Authorization` header that is not `Bearer <token68>`.
+    MalformedHeader,
+    /// A well-formed credential that is not (or no longer) a latchkey token.
+    NotAToken,
+}
+
+/// Finds the token a request presents, without judging whether it is usable now.
+pub async fn lookup(parts: &Parts, state: &AppState) -> Result<Result<Token, Unknown>, ApiError> {
+    let headers = &parts.headers;
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        let global_key = headers.contains_key("x-auth-key") || headers.contains_key("x-auth-email");
+        return Ok(Err(if global_key {
+            Unknown::GlobalKey
+        } else {
+            Unknown::Missing
+        }));
+    };
+    let Some(credential) = bearer(value.as_bytes()) else {
+        return Ok(Err(Unknown::MalformedHeader));
+    };
+    let Ok((secret, kind)) = Secret::parse(credential) else {
+        return Ok(Err(Unknown::NotAToken));
+    };
+    match state.store.token_by_hash(&secret.hash()).await? {
+        Some(token) if token.owner.secret_kind() == kind => Ok(Ok(token)),
+        _ => Ok(Err(Unknown::NotAToken)),
+    }
 }
 
 async fn authenticate(
     parts: &Parts,
     state: &AppState,
 ) -> Result<Result<Principal, Failure>, ApiError> {
-    let headers = &parts.headers;
-    let Some(value) = headers.get(AUTHORIZATION) else {
-        let global_key = headers.contains_key("x-auth-key") || headers.contains_key("x-auth-email");
-        return Ok(Err(if global_key {
-            Failure::GlobalKey
-        } else {
-            Failure::Missing
-        }));
+    let token = match lookup(parts, state).await? {
+        Ok(token) => token,
+        Err(Unknown::Missing) => return Ok(Err(Failure::Missing)),
+        Err(Unknown::GlobalKey) => return Ok(Err(Failure::GlobalKey)),
+        Err(Unknown::MalformedHeader) => return Ok(Err(Failure::MalformedHeader)),
+        Err(Unknown::NotAToken) => return Ok(Err(Failure::Invalid)),
     };
-    let Some(credential) = bearer(value.as_bytes()) else {
-        return Ok(Err(Failure::MalformedHeader));
-    };
-    let Ok((secret, kind)) = Secret::parse(credential) else {
-        return Ok(Err(Failure::Invalid));
-    };
-    let Some(token) = state.store.token_by_hash(&secret.hash()).await? else {
-        return Ok(Err(Failure::Invalid));
-    };
-    if token.owner.secret_kind() != kind {
-        return Ok(Err(Failure::Invalid));
-    }
     let now = state.clock.now();
-    let client_ip = client_ip(parts);
+    let client_ip = client_ip(parts, state);
     match token.check_usable(now, client_ip) {
         Ok(()) => {}
         Err(Unusable::AddressRefused(ip)) => return Ok(Err(Failure::Location(ip))),
@@ -135,6 +159,27 @@ impl FromRequestParts<AppState> for VerifyPrincipal {
                 Failure::MalformedHeader => ApiError::malformed_authorization(),
                 Failure::Invalid | Failure::Location(_) => ApiError::invalid_api_token(),
             })
+    }
+}
+
+/// The token a request presents, usable or not, and the client's address: for the
+/// authorize endpoints, which explain refusals instead of failing.
+#[derive(Debug, Clone)]
+pub struct Presented {
+    /// The token, or why there is none.
+    pub token: Result<Token, Unknown>,
+    /// The client's address.
+    pub client_ip: IpAddr,
+}
+
+impl FromRequestParts<AppState> for Presented {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Presented {
+            token: lookup(parts, state).await?,
+            client_ip: client_ip(parts, state),
+        })
     }
 }
 

@@ -7,7 +7,7 @@
 
 use latchkey_core::catalogue::permissions::*;
 use latchkey_core::{
-    evaluate_policies, Effect, Id, Owner, Policy, Request, ResourceId, ResourceKind,
+    evaluate_policies, Effect, Id, Owner, Policy, Request, ResourceId, ResourceKey, ResourceKind,
 };
 
 use crate::auth::Principal;
@@ -62,37 +62,60 @@ pub async fn authorize(
         permission: permission(family, op),
         chain: &chain,
     };
-    if !evaluate_policies(&principal.token.policies, &state.catalogue, &request).allowed {
-        return Err(ApiError::unauthorized());
-    }
-    let holds = match (principal.token.owner, owner) {
-        (Owner::User(caller), Owner::User(target)) => caller == target,
-        (Owner::User(user), Owner::Account(account)) => {
-            state.store.is_member(account, user).await?
-        }
-        (Owner::Account(caller), Owner::Account(target)) => caller == target,
-        (Owner::Account(_), Owner::User(_)) => false,
-    };
-    if !holds {
+    if !evaluate_policies(&principal.token.policies, &state.catalogue, &request).allowed
+        || !owner_holds(state, principal.token.owner, &chain).await?
+    {
         return Err(ApiError::unauthorized());
     }
     Ok(owner)
 }
 
-/// Checks that every resource named by an allow policy is one `owner` holds: its own user,
-/// accounts it is a member of (or, for an account, itself), R2 buckets of those accounts.
-/// Wildcards are accepted; they are bounded by the owner's holdings when evaluated. Zones
-/// are not modelled by latchkey, so zone keys are accepted as given.
+/// Whether `owner` holds every resource of `chain` that latchkey models: a user holds
+/// itself and the accounts it is a member of (and their R2 buckets); an account holds
+/// itself and its buckets. Zones are not modelled and count as held; their account, when
+/// given as a parent, is checked. A wildcard key is never held.
+pub async fn owner_holds(
+    state: &AppState,
+    owner: Owner,
+    chain: &[ResourceKey],
+) -> Result<bool, ApiError> {
+    for key in chain {
+        let Some(id) = key.specific_id() else {
+            return Ok(false);
+        };
+        let account = match key.kind {
+            ResourceKind::User => {
+                if !matches!(owner, Owner::User(user) if user.to_string() == id) {
+                    return Ok(false);
+                }
+                continue;
+            }
+            ResourceKind::Zone => continue,
+            ResourceKind::Account => id,
+            ResourceKind::R2Bucket => id.split('_').next().unwrap_or_default(),
+        };
+        let Ok(account) = account.parse::<Id>() else {
+            return Ok(false);
+        };
+        let holds = match owner {
+            Owner::Account(own) => own == account,
+            Owner::User(user) => state.store.is_member(account, user).await?,
+        };
+        if !holds {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Checks that every resource named by an allow policy is one `owner` holds (see
+/// [`owner_holds`]). Wildcards are accepted; they are bounded by the owner's holdings when
+/// evaluated. Deny policies may name anything.
 pub async fn check_grantable(
     state: &AppState,
     owner: Owner,
     policies: &[Policy],
 ) -> Result<(), ApiError> {
-    let accounts: Vec<Id> = match owner {
-        Owner::User(user) => state.store.accounts_of(user).await?,
-        Owner::Account(account) => vec![account],
-    };
-    let holds_account = |id: &str| accounts.iter().any(|a| a.to_string() == id);
     for (index, policy) in policies.iter().enumerate() {
         if policy.effect == Effect::Deny {
             continue;
@@ -103,17 +126,10 @@ pub async fn check_grantable(
                 latchkey_core::ResourceValue::Nested(inner) => inner,
             };
             for key in std::iter::once(outer).chain(inner) {
-                let ResourceId::Specific(id) = &key.id else {
+                if key.id == ResourceId::Any {
                     continue;
-                };
-                let held = match (key.kind, owner) {
-                    (ResourceKind::User, Owner::User(user)) => user.to_string() == *id,
-                    (ResourceKind::User, Owner::Account(_)) => false,
-                    (ResourceKind::Account, _) => holds_account(id),
-                    (ResourceKind::R2Bucket, _) => id.split('_').next().is_some_and(holds_account),
-                    (ResourceKind::Zone, _) => true,
-                };
-                if !held {
+                }
+                if !owner_holds(state, owner, std::slice::from_ref(key)).await? {
                     return Err(ApiError::unauthorized_grant(format!(
                         "/policies/{index}/resources/{}",
                         pointer_segment(&outer.to_string())

@@ -70,6 +70,21 @@ pub struct ServeArgs {
     /// [default: latchkey-admin-token beside the SQLite file].
     #[arg(long, env = "LATCHKEY_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// A proxy (CIDR) whose X-Forwarded-For / CF-Connecting-IP is believed; repeatable
+    /// [default: none, the TCP peer is the client].
+    #[arg(
+        long = "trusted-proxy",
+        env = "LATCHKEY_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A TOML file of operator-defined permission groups, added to the built-in catalogue.
+    #[arg(long, env = "LATCHKEY_PERMISSION_GROUPS")]
+    pub permission_groups: Option<PathBuf>,
+    /// A token may only create or update tokens within its own grants
+    /// [default: bounded by the owner's rights, as Cloudflare does].
+    #[arg(long, env = "LATCHKEY_STRICT_DELEGATION")]
+    pub strict_delegation: bool,
 }
 
 /// Options of `bootstrap`.
@@ -203,6 +218,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     max_body_bytes: args.max_body_bytes,
                 },
                 admin_token_file: args.admin_token_file,
+                trusted_proxies: args.trusted_proxies,
+                permission_groups: args.permission_groups,
+                strict_delegation: args.strict_delegation,
             })
             .await
         }

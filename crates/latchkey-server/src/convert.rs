@@ -30,15 +30,54 @@ pub struct TokenFields {
     pub condition: Condition,
 }
 
+/// The fields create and update bodies share, borrowed from either.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenBody<'a> {
+    /// `name`
+    pub name: &'a str,
+    /// `policies`
+    pub policies: &'a [api::Policy],
+    /// `not_before`
+    pub not_before: Option<OffsetDateTime>,
+    /// `expires_on`
+    pub expires_on: Option<OffsetDateTime>,
+    /// `condition`
+    pub condition: Option<&'a api::Condition>,
+}
+
+impl<'a> From<&'a api::CreateTokenRequest> for TokenBody<'a> {
+    fn from(body: &'a api::CreateTokenRequest) -> Self {
+        TokenBody {
+            name: &body.name,
+            policies: &body.policies,
+            not_before: body.not_before,
+            expires_on: body.expires_on,
+            condition: body.condition.as_ref(),
+        }
+    }
+}
+
+impl<'a> From<&'a api::UpdateTokenRequest> for TokenBody<'a> {
+    fn from(body: &'a api::UpdateTokenRequest) -> Self {
+        TokenBody {
+            name: &body.name,
+            policies: &body.policies,
+            not_before: body.not_before,
+            expires_on: body.expires_on,
+            condition: body.condition.as_ref(),
+        }
+    }
+}
+
 /// Validates the fields common to create and update.
-pub fn token_fields(
-    catalogue: &Catalogue,
-    name: &str,
-    policies: &[api::Policy],
-    not_before: Option<OffsetDateTime>,
-    expires_on: Option<OffsetDateTime>,
-    condition: Option<&api::Condition>,
-) -> Result<TokenFields, ApiError> {
+pub fn token_fields(catalogue: &Catalogue, body: TokenBody<'_>) -> Result<TokenFields, ApiError> {
+    let TokenBody {
+        name,
+        policies,
+        not_before,
+        expires_on,
+        condition,
+    } = body;
     let chars = name.chars().count();
     if name.trim().is_empty() || chars > MAX_NAME_CHARS {
         return Err(ApiError::invalid(

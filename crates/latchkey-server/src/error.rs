@@ -140,6 +140,17 @@ impl ApiError {
         )
     }
 
+    /// 403: an authorize question answered no, with the reason.
+    pub fn denied(reason: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            vec![detail(
+                9109,
+                format!("Unauthorized to access requested resource: {reason}"),
+            )],
+        )
+    }
+
     /// 404: no route for the path.
     pub fn no_route() -> Self {
         Self::new(

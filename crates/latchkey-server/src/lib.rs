@@ -9,11 +9,13 @@ pub mod app;
 pub mod auth;
 pub mod authz;
 pub mod cli;
+pub mod client_ip;
 pub mod convert;
 pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod last_used;
+pub mod permission_groups_file;
 pub mod serve;
 pub mod state;
 

@@ -24,6 +24,12 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Where the first admin token's secret is written.
     pub admin_token_file: Option<PathBuf>,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Operator-defined permission groups.
+    pub permission_groups: Option<PathBuf>,
+    /// Strict delegation.
+    pub strict_delegation: bool,
 }
 
 /// Email of the user created on an empty database.
@@ -31,6 +37,10 @@ pub const FIRST_ADMIN_EMAIL: &str = "admin@latchkey.local";
 
 /// Runs the service until a shutdown signal.
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let catalogue = match &config.permission_groups {
+        Some(path) => crate::permission_groups_file::load(path)?,
+        None => latchkey_core::Catalogue::builtin(),
+    };
     let store = latchkey_store::open(&config.database)
         .await
         .with_context(|| format!("opening database {}", config.database))?;
@@ -41,7 +51,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .unwrap_or_else(|| admin::default_token_file(&config.database));
     first_admin(store.as_ref(), clock.as_ref(), &token_file).await?;
 
-    let state = AppState::new(Arc::clone(&store), clock, config.limits);
+    let state = AppState::new(Arc::clone(&store), clock, config.limits)
+        .with_catalogue(catalogue)
+        .with_trusted_proxies(config.trusted_proxies)
+        .with_strict_delegation(config.strict_delegation);
     let flusher = state.last_used.spawn_flusher(Arc::clone(&store));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use ipnet::IpNet;
 use latchkey_core::{Catalogue, Clock};
 use latchkey_store::Store;
 
@@ -41,6 +42,10 @@ pub struct AppState {
     pub limits: Limits,
     /// Pending last-use times, flushed in batches.
     pub last_used: Arc<LastUsed>,
+    /// Proxies whose `X-Forwarded-For` is believed (see [`crate::client_ip`]).
+    pub trusted_proxies: Arc<[IpNet]>,
+    /// Whether a token may only create tokens within its own grants.
+    pub strict_delegation: bool,
 }
 
 impl AppState {
@@ -52,6 +57,26 @@ impl AppState {
             clock,
             limits,
             last_used: Arc::new(LastUsed::default()),
+            trusted_proxies: Arc::from(Vec::new()),
+            strict_delegation: false,
         }
+    }
+
+    /// Uses this catalogue (built-in plus operator-defined groups).
+    pub fn with_catalogue(mut self, catalogue: Catalogue) -> Self {
+        self.catalogue = Arc::new(catalogue);
+        self
+    }
+
+    /// Believes `X-Forwarded-For` from these proxies.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<IpNet>) -> Self {
+        self.trusted_proxies = Arc::from(proxies);
+        self
+    }
+
+    /// Turns strict delegation on or off.
+    pub fn with_strict_delegation(mut self, strict: bool) -> Self {
+        self.strict_delegation = strict;
+        self
     }
 }

@@ -1,5 +1,6 @@
 //! One handler per operation; each serves both families (the path says which).
 
+pub mod authorize;
 pub mod permission_groups;
 pub mod tokens;
 pub mod verify;

@@ -25,25 +25,24 @@ fn render(state: &AppState, token: &Token) -> api::Token {
     )
 }
 
-/// Validates the fields of a create or update body and checks that `owner` may grant them.
+/// Validates the fields of a create or update body and checks that `owner` may grant them
+/// (and, with strict delegation, that the calling token holds them itself).
 async fn grantable_fields(
     state: &AppState,
+    caller: &Token,
     owner: Owner,
-    name: &str,
-    policies: &[api::Policy],
-    not_before: Option<time::OffsetDateTime>,
-    expires_on: Option<time::OffsetDateTime>,
-    condition: Option<&api::Condition>,
+    body: convert::TokenBody<'_>,
 ) -> Result<convert::TokenFields, ApiError> {
-    let fields = convert::token_fields(
-        &state.catalogue,
-        name,
-        policies,
-        not_before,
-        expires_on,
-        condition,
-    )?;
+    let fields = convert::token_fields(&state.catalogue, body)?;
     check_grantable(state, owner, &fields.policies).await?;
+    if state.strict_delegation {
+        latchkey_core::delegation::check_within(
+            &caller.policies,
+            &fields.policies,
+            &state.catalogue,
+        )
+        .map_err(|e| ApiError::unauthorized_grant(format!("/policies/{}", e.policy_index)))?;
+    }
     Ok(fields)
 }
 
@@ -87,16 +86,7 @@ pub async fn create(
     JsonBody(body): JsonBody<api::CreateTokenRequest>,
 ) -> ApiResult<api::Token> {
     let owner = authorize(&state, &principal, family, Op::Create).await?;
-    let fields = grantable_fields(
-        &state,
-        owner,
-        &body.name,
-        &body.policies,
-        body.not_before,
-        body.expires_on,
-        body.condition.as_ref(),
-    )
-    .await?;
+    let fields = grantable_fields(&state, &principal.token, owner, (&body).into()).await?;
     let now = state.clock.now();
     let token = Token {
         id: Id::random(),
@@ -162,16 +152,7 @@ pub async fn update(
     JsonBody(body): JsonBody<api::UpdateTokenRequest>,
 ) -> ApiResult<api::Token> {
     let owner = authorize(&state, &principal, family, Op::Update).await?;
-    let fields = grantable_fields(
-        &state,
-        owner,
-        &body.name,
-        &body.policies,
-        body.not_before,
-        body.expires_on,
-        body.condition.as_ref(),
-    )
-    .await?;
+    let fields = grantable_fields(&state, &principal.token, owner, (&body).into()).await?;
     let existing = state
         .store
         .get_token(owner, id)
