@@ -108,13 +108,18 @@ impl TestApp {
         self.admin.account_id.to_string()
     }
 
-    /// Sends a raw request.
-    pub async fn send(&self, request: Request<Body>, from: IpAddr) -> Resp {
+    /// Sends a request from `from` and returns the response as it is.
+    pub async fn send_raw(&self, request: Request<Body>, from: IpAddr) -> axum::response::Response {
         let mut request = request;
         request
             .extensions_mut()
             .insert(ConnectInfo(SocketAddr::new(from, 40000)));
-        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        router(self.state.clone()).oneshot(request).await.unwrap()
+    }
+
+    /// Sends a request from `from`; checks the answer is JSON and parses it.
+    pub async fn send(&self, request: Request<Body>, from: IpAddr) -> Resp {
+        let response = self.send_raw(request, from).await;
         let status = response.status();
         assert_eq!(
             response

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod authorize;
 mod binary;
 mod kit;
 mod listener;
