@@ -183,3 +183,29 @@ fn first_serve_writes_a_private_admin_token_and_stops_on_sigterm() {
     assert_eq!(out.lines().count(), 1);
     assert!(out.contains("admin@latchkey.local"));
 }
+
+#[test]
+fn serve_refuses_a_bad_permission_groups_file_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("groups.toml");
+    std::fs::write(
+        &file,
+        "[[group]]\nid = \"82e64a83756745bbbb1c9c2701bf816b\"\nname = \"Mine\"\nscopes = [\"com.cloudflare.api.account\"]\n",
+    )
+    .unwrap();
+    let db = format!("sqlite://{}", dir.path().join("x.db").display());
+    let out = Command::new(LATCHKEY)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
+        .arg("--permission-groups")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("groups.toml")
+            && err.contains("group #1")
+            && err.contains("already used by \"DNS Read\""),
+        "{err}"
+    );
+}
