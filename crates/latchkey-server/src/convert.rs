@@ -259,7 +259,7 @@ fn condition(wire: &api::Condition) -> Result<Condition, ApiError> {
         list.iter()
             .enumerate()
             .map(|(k, text)| {
-                text.parse::<IpNet>().map_err(|_| {
+                text.parse::<IpNet>().map(ipv4_form).map_err(|_| {
                     ApiError::invalid(
                         codes::INVALID_CIDR,
                         format!("{text:?} is not a CIDR such as 192.0.2.0/24 or 2001:db8::/32"),
@@ -275,6 +275,21 @@ fn condition(wire: &api::Condition) -> Result<Condition, ApiError> {
             not_in: parse(&ranges.not_in, "not_in")?,
         }),
     })
+}
+
+/// An IPv4-mapped IPv6 range (`::ffff:10.0.0.0/104`) as the IPv4 range it means
+/// (`10.0.0.0/8`): clients are judged by their IPv4 form, so the mapped spelling would
+/// otherwise never match anyone.
+fn ipv4_form(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(IpNet::V4)
+                .unwrap_or(net),
+            None => net,
+        },
+        other => other,
+    }
 }
 
 /// The wire status of a domain status.
@@ -373,5 +388,21 @@ pub fn permission_group(group: &latchkey_core::PermissionGroup) -> api::Permissi
         scopes: group.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
         category: group.category.clone(),
         description: group.description.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_mapped_ranges_become_ipv4_ranges() {
+        let form = |text: &str| ipv4_form(text.parse().unwrap()).to_string();
+        assert_eq!(form("::ffff:10.0.0.1/128"), "10.0.0.1/32");
+        assert_eq!(form("::ffff:10.0.0.0/104"), "10.0.0.0/8");
+        assert_eq!(form("::ffff:0.0.0.0/96"), "0.0.0.0/0");
+        assert_eq!(form("2001:db8::/32"), "2001:db8::/32");
+        assert_eq!(form("::/0"), "::/0");
+        assert_eq!(form("10.0.0.0/8"), "10.0.0.0/8");
     }
 }
