@@ -4,6 +4,7 @@
 //! status, time window and client address. Secrets are never logged: only token ids are.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
@@ -17,7 +18,7 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct Principal {
     /// The token that authenticated the request.
-    pub token: Token,
+    pub token: Arc<Token>,
     /// The client's address.
     pub client_ip: IpAddr,
 }
@@ -78,7 +79,10 @@ pub enum Unknown {
 }
 
 /// Finds the token a request presents, without judging whether it is usable now.
-pub async fn lookup(parts: &Parts, state: &AppState) -> Result<Result<Token, Unknown>, ApiError> {
+pub async fn lookup(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Result<Arc<Token>, Unknown>, ApiError> {
     let headers = &parts.headers;
     let Some(value) = headers.get(AUTHORIZATION) else {
         let global_key = headers.contains_key("x-auth-key") || headers.contains_key("x-auth-email");
@@ -94,7 +98,11 @@ pub async fn lookup(parts: &Parts, state: &AppState) -> Result<Result<Token, Unk
     let Ok((secret, kind)) = Secret::parse(credential) else {
         return Ok(Err(Unknown::NotAToken));
     };
-    match state.store.token_by_hash(&secret.hash()).await? {
+    match state
+        .cache
+        .lookup(state.store.as_ref(), &secret.hash())
+        .await?
+    {
         Some(token) if token.owner.secret_kind() == kind => Ok(Ok(token)),
         _ => Ok(Err(Unknown::NotAToken)),
     }
@@ -167,7 +175,7 @@ impl FromRequestParts<AppState> for VerifyPrincipal {
 #[derive(Debug, Clone)]
 pub struct Presented {
     /// The token, or why there is none.
-    pub token: Result<Token, Unknown>,
+    pub token: Result<Arc<Token>, Unknown>,
     /// The client's address.
     pub client_ip: IpAddr,
 }

@@ -66,6 +66,9 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "LATCHKEY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Tokens kept in the in-memory cache (0 turns caching off).
+    #[arg(long, env = "LATCHKEY_TOKEN_CACHE_SIZE", default_value_t = 100_000)]
+    pub token_cache_size: u64,
     /// Where the first admin token is written on an empty database
     /// [default: latchkey-admin-token beside the SQLite file].
     #[arg(long, env = "LATCHKEY_ADMIN_TOKEN_FILE")]
@@ -216,6 +219,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     user_token_quota: args.user_token_quota,
                     account_token_quota: args.account_token_quota,
                     max_body_bytes: args.max_body_bytes,
+                    token_cache_size: args.token_cache_size,
                 },
                 admin_token_file: args.admin_token_file,
                 trusted_proxies: args.trusted_proxies,

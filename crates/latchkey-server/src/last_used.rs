@@ -1,11 +1,12 @@
 //! `last_used_on`, recorded in memory on every authenticated request and written to the
 //! database in one batch per interval (at most [`FLUSH_INTERVAL`] stale), never once per
-//! request. A final flush runs at shutdown.
+//! request. A final flush runs at shutdown. The pending map is sharded, so recording takes
+//! no lock shared by all requests.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use dashmap::DashMap;
 use latchkey_core::Id;
 use latchkey_store::Store;
 use time::OffsetDateTime;
@@ -16,29 +17,28 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Last-use times not yet written.
 #[derive(Debug, Default)]
 pub struct LastUsed {
-    pending: Mutex<HashMap<Id, OffsetDateTime>>,
+    pending: DashMap<Id, OffsetDateTime>,
 }
 
 impl LastUsed {
     /// Notes that token `id` was used at `at`.
     pub fn record(&self, id: Id, at: OffsetDateTime) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = pending.entry(id).or_insert(at);
+        let mut entry = self.pending.entry(id).or_insert(at);
         *entry = (*entry).max(at);
     }
 
     /// The pending time for `id`, newer than what the database holds.
     pub fn pending(&self, id: Id) -> Option<OffsetDateTime> {
-        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.get(&id).copied()
+        self.pending.get(&id).map(|at| *at)
     }
 
     /// Writes every pending time in one batch. On failure they are kept for the next try.
     pub async fn flush(&self, store: &dyn Store) {
-        let batch: Vec<(Id, OffsetDateTime)> = {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            pending.drain().collect()
-        };
+        let ids: Vec<Id> = self.pending.iter().map(|entry| *entry.key()).collect();
+        let batch: Vec<(Id, OffsetDateTime)> = ids
+            .iter()
+            .filter_map(|id| self.pending.remove(id))
+            .collect();
         if batch.is_empty() {
             return;
         }

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod authz;
+pub mod cache;
 pub mod cli;
 pub mod client_ip;
 pub mod convert;

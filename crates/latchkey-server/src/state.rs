@@ -6,6 +6,7 @@ use ipnet::IpNet;
 use latchkey_core::{Catalogue, Clock};
 use latchkey_store::Store;
 
+use crate::cache::TokenCache;
 use crate::last_used::LastUsed;
 
 /// Limits that shape the API's behaviour.
@@ -17,6 +18,8 @@ pub struct Limits {
     pub account_token_quota: u64,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Tokens kept in the in-memory cache (0 turns it off).
+    pub token_cache_size: u64,
 }
 
 impl Default for Limits {
@@ -25,6 +28,7 @@ impl Default for Limits {
             user_token_quota: 50,
             account_token_quota: 500,
             max_body_bytes: 1024 * 1024,
+            token_cache_size: 100_000,
         }
     }
 }
@@ -42,6 +46,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Pending last-use times, flushed in batches.
     pub last_used: Arc<LastUsed>,
+    /// Token lookups by secret hash.
+    pub cache: Arc<TokenCache>,
     /// Proxies whose `X-Forwarded-For` is believed (see [`crate::client_ip`]).
     pub trusted_proxies: Arc<[IpNet]>,
     /// Whether a token may only create tokens within its own grants.
@@ -57,6 +63,7 @@ impl AppState {
             clock,
             limits,
             last_used: Arc::new(LastUsed::default()),
+            cache: Arc::new(TokenCache::new(limits.token_cache_size)),
             trusted_proxies: Arc::from(Vec::new()),
             strict_delegation: false,
         }

@@ -176,6 +176,7 @@ pub async fn update(
         .update_token(&token)
         .await
         .map_err(not_found_at(&uri))?;
+    state.cache.forget(token.id);
     tracing::info!(token_id = %token.id, actor = %principal.token.id, "token updated");
     Ok(Json(Envelope::ok(render(&state, &token))))
 }
@@ -194,6 +195,7 @@ pub async fn delete(
         .delete_token(owner, id)
         .await
         .map_err(not_found_at(&uri))?;
+    state.cache.forget(id);
     tracing::info!(token_id = %id, actor = %principal.token.id, "token deleted");
     Ok(Json(Envelope::ok(api::DeletedToken { id: id.to_string() })))
 }
@@ -214,6 +216,7 @@ pub async fn roll(
         .roll_token(owner, id, &secret.hash())
         .await
         .map_err(not_found_at(&uri))?;
+    state.cache.forget(id);
     tracing::info!(token_id = %id, actor = %principal.token.id, "token rolled");
     Ok(Json(Envelope::ok(secret.expose().to_owned())))
 }

@@ -5,6 +5,7 @@ mod accounts;
 mod auth;
 mod authorize;
 mod binary;
+mod cache;
 mod kit;
 mod listener;
 mod lists;

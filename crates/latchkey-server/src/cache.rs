@@ -1,0 +1,266 @@
+//! The token cache: every authenticated request looks its secret's hash up here first, so a
+//! hit does no database I/O.
+//!
+//! - Known tokens are kept by hash (bounded, least recently used out first) and re-read at
+//!   least every [`TOKEN_TTL`], a bound on staleness should a change bypass this process.
+//! - Unknown hashes are remembered for [`UNKNOWN_TTL`] (bounded), so a flood of garbage
+//!   tokens does not reach the database at full rate. A secret is random and hashed, so no
+//!   real token can be mistaken for one of these.
+//! - Every write path (update, status change, roll, delete) calls [`TokenCache::forget`]
+//!   after its commit. A read that started before an invalidation does not insert what it
+//!   read (the epoch guard), so a stale token cannot slip back in behind a write.
+//! - Expiry needs no invalidation: status, time window and address are judged per request.
+//!
+//! The caches are moka's concurrent maps: reads take no lock shared by all requests.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use latchkey_core::{Id, SecretHash, Token};
+use latchkey_store::{Store, StoreError};
+use moka::sync::Cache;
+
+/// Longest a cached token is used before it is read again.
+pub const TOKEN_TTL: Duration = Duration::from_secs(30);
+/// How long an unknown hash is remembered.
+pub const UNKNOWN_TTL: Duration = Duration::from_secs(5);
+/// How many unknown hashes are remembered at most.
+pub const UNKNOWN_CAPACITY: u64 = 100_000;
+
+/// Cached token lookups by secret hash.
+pub struct TokenCache {
+    known: Cache<[u8; 32], Arc<Token>>,
+    hash_of: Cache<Id, [u8; 32]>,
+    unknown: Cache<[u8; 32], ()>,
+    epoch: AtomicU64,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("known", &self.known.entry_count())
+            .field("unknown", &self.unknown.entry_count())
+            .finish()
+    }
+}
+
+impl TokenCache {
+    /// A cache of at most `capacity` tokens (0 turns caching off).
+    pub fn new(capacity: u64) -> Self {
+        TokenCache {
+            known: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(TOKEN_TTL)
+                .build(),
+            hash_of: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(TOKEN_TTL)
+                .build(),
+            unknown: Cache::builder()
+                .max_capacity(if capacity == 0 { 0 } else { UNKNOWN_CAPACITY })
+                .time_to_live(UNKNOWN_TTL)
+                .build(),
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// The token whose secret hashes to `hash`, from the cache or else from `store`.
+    pub async fn lookup(
+        &self,
+        store: &dyn Store,
+        hash: &SecretHash,
+    ) -> Result<Option<Arc<Token>>, StoreError> {
+        let key = *hash.as_bytes();
+        if let Some(token) = self.known.get(&key) {
+            return Ok(Some(token));
+        }
+        if self.unknown.contains_key(&key) {
+            return Ok(None);
+        }
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let found = store.token_by_hash(hash).await?.map(Arc::new);
+        // Only what was read after the last invalidation may be kept.
+        if self.epoch.load(Ordering::Acquire) == epoch {
+            match &found {
+                Some(token) => {
+                    self.hash_of.insert(token.id, key);
+                    self.known.insert(key, Arc::clone(token));
+                }
+                None => self.unknown.insert(key, ()),
+            }
+        }
+        Ok(found)
+    }
+
+    /// Drops token `id` (under whatever secret it was cached); call after its change is
+    /// committed.
+    pub fn forget(&self, id: Id) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Some(key) = self.hash_of.remove(&id) {
+            self.known.invalidate(&key);
+        }
+    }
+
+    /// How many known tokens are cached (approximate, for metrics and tests).
+    pub fn len(&self) -> u64 {
+        self.known.run_pending_tasks();
+        self.known.entry_count()
+    }
+
+    /// Whether no token is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latchkey_core::{Condition, Owner, Secret, SecretKind, Status};
+    use latchkey_store::{Account, ListQuery, NewAdmin, Page, User};
+    use std::sync::atomic::AtomicUsize;
+    use time::OffsetDateTime;
+
+    /// A store holding one token, counting lookups, and able to run a write "concurrently"
+    /// with a lookup (between the read and the cache insert).
+    struct OneToken {
+        token: Token,
+        lookups: AtomicUsize,
+        during_lookup: Option<Arc<TokenCache>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Store for OneToken {
+        async fn token_by_hash(&self, _: &SecretHash) -> Result<Option<Token>, StoreError> {
+            self.lookups.fetch_add(1, Ordering::SeqCst);
+            if let Some(cache) = &self.during_lookup {
+                cache.forget(self.token.id);
+            }
+            Ok(Some(self.token.clone()))
+        }
+        async fn create_user(&self, _: &User) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+            unreachable!()
+        }
+        async fn count_users(&self) -> Result<u64, StoreError> {
+            unreachable!()
+        }
+        async fn create_account(&self, _: &Account) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
+            unreachable!()
+        }
+        async fn add_member(&self, _: Id, _: Id, _: OffsetDateTime) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn remove_member(&self, _: Id, _: Id) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn list_members(&self, _: Id) -> Result<Vec<User>, StoreError> {
+            unreachable!()
+        }
+        async fn accounts_of(&self, _: Id) -> Result<Vec<Id>, StoreError> {
+            unreachable!()
+        }
+        async fn is_member(&self, _: Id, _: Id) -> Result<bool, StoreError> {
+            unreachable!()
+        }
+        async fn insert_token(&self, _: &Token, _: &SecretHash, _: u64) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn get_token(&self, _: Owner, _: Id) -> Result<Option<Token>, StoreError> {
+            unreachable!()
+        }
+        async fn list_tokens(&self, _: Owner, _: &ListQuery) -> Result<Page<Token>, StoreError> {
+            unreachable!()
+        }
+        async fn update_token(&self, _: &Token) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn roll_token(&self, _: Owner, _: Id, _: &SecretHash) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn delete_token(&self, _: Owner, _: Id) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn record_last_used(&self, _: &[(Id, OffsetDateTime)]) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn create_admin(&self, _: &NewAdmin) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            unreachable!()
+        }
+    }
+
+    fn token() -> Token {
+        let now = OffsetDateTime::now_utc();
+        Token {
+            id: Id::random(),
+            owner: Owner::User(Id::random()),
+            name: "t".into(),
+            status: Status::Active,
+            issued_on: now,
+            modified_on: now,
+            last_used_on: None,
+            not_before: None,
+            expires_on: None,
+            policies: Vec::new(),
+            condition: Condition::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn hits_do_not_reach_the_store() {
+        let cache = TokenCache::new(10);
+        let store = OneToken {
+            token: token(),
+            lookups: AtomicUsize::new(0),
+            during_lookup: None,
+        };
+        let hash = Secret::generate(SecretKind::User).hash();
+        for _ in 0..5 {
+            assert!(cache.lookup(&store, &hash).await.unwrap().is_some());
+        }
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_read_racing_an_invalidation_is_not_kept() {
+        let cache = Arc::new(TokenCache::new(10));
+        let store = OneToken {
+            token: token(),
+            lookups: AtomicUsize::new(0),
+            during_lookup: Some(Arc::clone(&cache)),
+        };
+        let hash = Secret::generate(SecretKind::User).hash();
+        cache.lookup(&store, &hash).await.unwrap();
+        cache.lookup(&store, &hash).await.unwrap();
+        assert_eq!(
+            store.lookups.load(Ordering::SeqCst),
+            2,
+            "the raced read was not cached"
+        );
+        assert!(cache.is_empty());
+    }
+
+    #[tokio::test]
+    async fn capacity_zero_turns_caching_off() {
+        let cache = TokenCache::new(0);
+        let store = OneToken {
+            token: token(),
+            lookups: AtomicUsize::new(0),
+            during_lookup: None,
+        };
+        let hash = Secret::generate(SecretKind::User).hash();
+        cache.lookup(&store, &hash).await.unwrap();
+        cache.lookup(&store, &hash).await.unwrap();
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 2);
+    }
+}

@@ -1,0 +1,112 @@
+//! The token cache, seen from outside: hits never reach the database, unknown secrets are
+//! remembered briefly, and every write path invalidates.
+
+use latchkey_core::{Owner, Secret, SecretKind};
+use serde_json::json;
+
+use crate::kit::*;
+
+#[tokio::test]
+async fn a_cached_token_is_served_without_the_database_until_a_write_forgets_it() {
+    let app = TestApp::new().await;
+    let (id, secret) = app.create_with(Family::User, API_TOKENS_READ).await;
+    let verify = "/client/v4/user/tokens/verify";
+    app.get(verify, &secret).await.ok();
+
+    // Remove the row behind latchkey's back: the cached token still answers, which shows a
+    // hit does not consult the database...
+    let owner = Owner::User(app.admin.user_id);
+    app.state
+        .store
+        .delete_token(owner, id.parse().unwrap())
+        .await
+        .unwrap();
+    app.get(verify, &secret).await.ok();
+    // ...until a write path forgets it.
+    app.state.cache.forget(id.parse().unwrap());
+    app.get(verify, &secret).await.assert_error(401, 1000);
+}
+
+#[tokio::test]
+async fn unknown_secrets_are_remembered_briefly() {
+    let app = TestApp::new().await;
+    let secret = Secret::generate(SecretKind::User);
+    let verify = "/client/v4/user/tokens/verify";
+    app.get(verify, secret.expose())
+        .await
+        .assert_error(401, 1000);
+
+    // The same hash appearing in the database within UNKNOWN_TTL is not looked up again.
+    let (_, other) = app.create_with(Family::User, API_TOKENS_READ).await;
+    let token = app
+        .state
+        .cache
+        .lookup(
+            app.state.store.as_ref(),
+            &Secret::parse(&other).unwrap().0.hash(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let mut copy = (*token).clone();
+    copy.id = latchkey_core::Id::random();
+    app.state
+        .store
+        .insert_token(&copy, &secret.hash(), u64::MAX)
+        .await
+        .unwrap();
+    app.get(verify, secret.expose())
+        .await
+        .assert_error(401, 1000);
+}
+
+#[tokio::test]
+async fn every_write_path_invalidates_a_cached_token() {
+    let app = TestApp::new().await;
+    for family in FAMILIES {
+        let (read, write) = groups(family);
+        let path = app.tokens_path(family);
+        let list = path.clone();
+        // Update: a cached reader gains Write at once.
+        let (id, secret) = app.create_with(family, read).await;
+        app.get(&list, &secret).await.ok();
+        app.post(&path, &secret, app.body_with(family, read))
+            .await
+            .assert_error(403, 9109);
+        app.put(
+            &format!("{path}/{id}"),
+            app.admin_token(),
+            app.body_with(family, write),
+        )
+        .await
+        .ok();
+        app.post(&path, &secret, app.body_with(family, read))
+            .await
+            .ok();
+        // Status change.
+        let mut disabled = app.body_with(family, write);
+        disabled["status"] = json!("disabled");
+        app.put(&format!("{path}/{id}"), app.admin_token(), disabled)
+            .await
+            .ok();
+        app.get(&list, &secret).await.assert_error(403, 9109);
+        let mut active = app.body_with(family, write);
+        active["status"] = json!("active");
+        app.put(&format!("{path}/{id}"), app.admin_token(), active)
+            .await
+            .ok();
+        app.get(&list, &secret).await.ok();
+        // Roll: the cached old secret dies at once.
+        let rolled = app
+            .put(&format!("{path}/{id}/value"), app.admin_token(), json!({}))
+            .await;
+        let new_secret = rolled.ok().as_str().unwrap().to_owned();
+        app.get(&list, &secret).await.assert_error(403, 9109);
+        app.get(&list, &new_secret).await.ok();
+        // Delete.
+        app.delete(&format!("{path}/{id}"), app.admin_token())
+            .await
+            .ok();
+        app.get(&list, &new_secret).await.assert_error(403, 9109);
+    }
+}
