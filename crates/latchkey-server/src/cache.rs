@@ -187,6 +187,9 @@ mod tests {
         async fn delete_token(&self, _: Owner, _: Id) -> Result<(), StoreError> {
             unreachable!()
         }
+        async fn import_tokens(&self, _: &[(Token, SecretHash)]) -> Result<u64, StoreError> {
+            unreachable!()
+        }
         async fn record_last_used(&self, _: &[(Id, OffsetDateTime)]) -> Result<(), StoreError> {
             unreachable!()
         }

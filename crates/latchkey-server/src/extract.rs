@@ -91,7 +91,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "",
         ));
     }
-    // Syntax first (6007), then shape (1003/1010 naming the field).
+    // The common case in one pass; only a failing body is parsed again to say what is wrong:
+    // syntax first (6007), then shape (1003/1010 naming the field).
+    if let Ok(parsed) = serde_json::from_slice(bytes) {
+        return Ok(parsed);
+    }
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| malformed_json(&e))?;
     serde_path_to_error::deserialize(&value).map_err(|error| {
         let mut pointer = json_pointer(error.path());

@@ -69,6 +69,9 @@ pub trait Store: Send + Sync + 'static {
     async fn roll_token(&self, owner: Owner, id: Id, hash: &SecretHash) -> Result<(), StoreError>;
     /// Deletes token `id` of `owner`. `NotFound` if it is gone.
     async fn delete_token(&self, owner: Owner, id: Id) -> Result<(), StoreError>;
+    /// Inserts many tokens in one transaction, with no quota check: the bulk path for
+    /// imports and benchmarks. Returns how many were inserted.
+    async fn import_tokens(&self, tokens: &[(Token, SecretHash)]) -> Result<u64, StoreError>;
     /// Records last-use times in one batch (never moving a time backwards).
     async fn record_last_used(&self, uses: &[(Id, OffsetDateTime)]) -> Result<(), StoreError>;
 

@@ -218,5 +218,34 @@ pub async fn run(store: &dyn Store) {
         store.roll_token(owner, first.id, &new_hash).await,
         Err(StoreError::NotFound)
     ));
+    // The bulk path inserts many at once, with no quota, in issue order.
+    let bulk_owner = Owner::Account(Id::random());
+    let bulk: Vec<(Token, latchkey_core::SecretHash)> = (0..2500)
+        .map(|i| {
+            (
+                token(bulk_owner, &format!("bulk{i}"), T0 + Duration::seconds(i)),
+                Secret::generate(SecretKind::Account).hash(),
+            )
+        })
+        .collect();
+    assert_eq!(store.import_tokens(&bulk).await.unwrap(), 2500);
+    let last = store
+        .list_tokens(bulk_owner, &query(50, 50, Direction::Asc, true))
+        .await
+        .unwrap();
+    assert_eq!(last.total, 2500);
+    assert_eq!(last.items.last().unwrap().name, "bulk2499");
+    assert_eq!(
+        store
+            .token_by_hash(&bulk[1234].1)
+            .await
+            .unwrap()
+            .map(|t| t.id),
+        Some(bulk[1234].0.id)
+    );
+    assert!(matches!(
+        store.import_tokens(&bulk[..1]).await,
+        Err(StoreError::Conflict(_))
+    ));
     store.ping().await.unwrap();
 }
