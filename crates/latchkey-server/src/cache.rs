@@ -1,8 +1,11 @@
 //! The token cache: every authenticated request looks its secret's hash up here first, so a
 //! hit does no database I/O.
 //!
-//! - Known tokens are kept by hash (bounded, least recently used out first) and re-read at
-//!   least every [`TOKEN_TTL`], a bound on staleness should a change bypass this process.
+//! - Two levels: secret hash -> token id, and token id -> the token with the hash it was
+//!   read under. A hit needs both and the hashes to match (compared in constant time), so
+//!   an entry left behind by a roll or an eviction can only miss, never answer wrongly.
+//! - Bounded (least recently used out first) and re-read at least every [`TOKEN_TTL`], a
+//!   bound on staleness should a change bypass this process.
 //! - Unknown hashes are remembered for [`UNKNOWN_TTL`] (bounded), so a flood of garbage
 //!   tokens does not reach the database at full rate. A secret is random and hashed, so no
 //!   real token can be mistaken for one of these.
@@ -11,36 +14,48 @@
 //!   read (the epoch guard), so a stale token cannot slip back in behind a write.
 //! - Expiry needs no invalidation: status, time window and address are judged per request.
 //!
-//! The caches are moka's concurrent maps: reads take no lock shared by all requests.
+//! The maps are quick_cache's sharded caches: reads take no lock shared by all requests, and
+//! an entry costs little beyond the token itself (see "Performance" in the README).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use latchkey_core::{Id, SecretHash, Token};
 use latchkey_store::{Store, StoreError};
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 
 /// Longest a cached token is used before it is read again.
 pub const TOKEN_TTL: Duration = Duration::from_secs(30);
 /// How long an unknown hash is remembered.
 pub const UNKNOWN_TTL: Duration = Duration::from_secs(5);
 /// How many unknown hashes are remembered at most.
-pub const UNKNOWN_CAPACITY: u64 = 100_000;
+pub const UNKNOWN_CAPACITY: usize = 100_000;
+
+#[derive(Clone)]
+struct Cached {
+    hash: SecretHash,
+    token: Arc<Token>,
+    fetched: Instant,
+}
 
 /// Cached token lookups by secret hash.
 pub struct TokenCache {
-    known: Cache<[u8; 32], Arc<Token>>,
-    hash_of: Cache<Id, [u8; 32]>,
-    unknown: Cache<[u8; 32], ()>,
+    /// `None` when caching is off (capacity 0).
+    maps: Option<Maps>,
     epoch: AtomicU64,
+}
+
+struct Maps {
+    ids: Cache<[u8; 32], Id>,
+    tokens: Cache<Id, Cached>,
+    unknown: Cache<[u8; 32], Instant>,
 }
 
 impl std::fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenCache")
-            .field("known", &self.known.entry_count())
-            .field("unknown", &self.unknown.entry_count())
+            .field("tokens", &self.len())
             .finish()
     }
 }
@@ -48,19 +63,13 @@ impl std::fmt::Debug for TokenCache {
 impl TokenCache {
     /// A cache of at most `capacity` tokens (0 turns caching off).
     pub fn new(capacity: u64) -> Self {
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
         TokenCache {
-            known: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(TOKEN_TTL)
-                .build(),
-            hash_of: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(TOKEN_TTL)
-                .build(),
-            unknown: Cache::builder()
-                .max_capacity(if capacity == 0 { 0 } else { UNKNOWN_CAPACITY })
-                .time_to_live(UNKNOWN_TTL)
-                .build(),
+            maps: (capacity > 0).then(|| Maps {
+                ids: Cache::new(capacity),
+                tokens: Cache::new(capacity),
+                unknown: Cache::new(UNKNOWN_CAPACITY),
+            }),
             epoch: AtomicU64::new(0),
         }
     }
@@ -71,41 +80,58 @@ impl TokenCache {
         store: &dyn Store,
         hash: &SecretHash,
     ) -> Result<Option<Arc<Token>>, StoreError> {
+        let Some(maps) = &self.maps else {
+            return Ok(store.token_by_hash(hash).await?.map(Arc::new));
+        };
         let key = *hash.as_bytes();
-        if let Some(token) = self.known.get(&key) {
-            return Ok(Some(token));
+        let cached = maps.ids.get(&key).and_then(|id| maps.tokens.get(&id));
+        if let Some(cached) = cached {
+            if cached.hash == *hash && cached.fetched.elapsed() < TOKEN_TTL {
+                return Ok(Some(cached.token));
+            }
         }
-        if self.unknown.contains_key(&key) {
+        if maps
+            .unknown
+            .get(&key)
+            .is_some_and(|at| at.elapsed() < UNKNOWN_TTL)
+        {
             return Ok(None);
         }
         let epoch = self.epoch.load(Ordering::Acquire);
+        let fetched = Instant::now();
         let found = store.token_by_hash(hash).await?.map(Arc::new);
         // Only what was read after the last invalidation may be kept.
         if self.epoch.load(Ordering::Acquire) == epoch {
             match &found {
                 Some(token) => {
-                    self.hash_of.insert(token.id, key);
-                    self.known.insert(key, Arc::clone(token));
+                    maps.ids.insert(key, token.id);
+                    maps.tokens.insert(
+                        token.id,
+                        Cached {
+                            hash: *hash,
+                            token: Arc::clone(token),
+                            fetched,
+                        },
+                    );
                 }
-                None => self.unknown.insert(key, ()),
+                None => maps.unknown.insert(key, fetched),
             }
         }
         Ok(found)
     }
 
-    /// Drops token `id` (under whatever secret it was cached); call after its change is
+    /// Drops token `id`, under whatever secret it was cached; call after its change is
     /// committed.
     pub fn forget(&self, id: Id) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        if let Some(key) = self.hash_of.remove(&id) {
-            self.known.invalidate(&key);
+        if let Some(maps) = &self.maps {
+            maps.tokens.remove(&id);
         }
     }
 
-    /// How many known tokens are cached (approximate, for metrics and tests).
-    pub fn len(&self) -> u64 {
-        self.known.run_pending_tasks();
-        self.known.entry_count()
+    /// How many tokens are cached.
+    pub fn len(&self) -> usize {
+        self.maps.as_ref().map_or(0, |maps| maps.tokens.len())
     }
 
     /// Whether no token is cached.

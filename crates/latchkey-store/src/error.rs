@@ -18,6 +18,9 @@ pub enum StoreError {
     /// Stored data could not be read back (a bug or a hand-edited database).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The write was not committed (its batch failed, or the writer stopped).
+    #[error("not committed: {0}")]
+    Aborted(String),
     /// The database failed.
     #[error("database error: {0}")]
     Backend(#[from] sqlx::Error),

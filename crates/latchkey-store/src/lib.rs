@@ -3,6 +3,7 @@
 //! survives a crash.
 
 mod error;
+pub mod group_commit;
 mod model;
 mod rows;
 mod sqlite;

@@ -1,4 +1,5 @@
-//! The embedded SQLite backend.
+//! The embedded SQLite backend. Token inserts go through group commit
+//! ([`crate::group_commit`]).
 //!
 //! WAL mode with `synchronous=FULL`: a commit is on disk before the call returns. Writes go
 //! through a pool of exactly one connection, so writers queue in the pool instead of
@@ -16,6 +17,7 @@ use sqlx::{Executor, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
+use crate::group_commit::Inserter;
 use crate::model::{Account, Direction, ListQuery, NewAdmin, Page, User};
 use crate::rows::{self, AccountRow, TokenRow, UserRow, TOKEN_COLUMNS};
 use crate::Store;
@@ -27,6 +29,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    inserter: Inserter,
     path: PathBuf,
 }
 
@@ -59,6 +62,7 @@ impl SqliteStore {
             .connect_with(options.read_only(true).pragma("cache_size", "-2048"))
             .await?;
         Ok(SqliteStore {
+            inserter: Inserter::spawn(writer.clone()),
             reader,
             writer,
             path,
@@ -183,7 +187,7 @@ impl Store for SqliteStore {
         hash: &SecretHash,
         quota: u64,
     ) -> Result<(), StoreError> {
-        insert_token(&self.writer, token, hash, quota).await
+        self.inserter.insert(token, hash, quota).await
     }
 
     async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<Token>, StoreError> {
@@ -450,7 +454,7 @@ async fn insert_membership<'e>(
 
 /// Inserts a token unless its owner already has `quota`. The count and the insert are one
 /// statement on the single writer connection, so concurrent creates cannot overshoot.
-async fn insert_token<'e>(
+pub(crate) async fn insert_token<'e>(
     db: impl Executor<'e, Database = Sqlite>,
     token: &Token,
     hash: &SecretHash,

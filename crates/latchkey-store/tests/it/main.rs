@@ -29,3 +29,55 @@ async fn sqlite_reopens_with_its_data() {
         .unwrap();
     assert_eq!(found, Some(admin.token));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_inserts_are_group_committed_within_the_quota_and_durable() {
+    use latchkey_core::{Condition, Id, Owner, Secret, SecretKind, Status, Token};
+    use latchkey_store::{Store, StoreError};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("group.db").display());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let owner = Owner::Account(Id::random());
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            let token = Token {
+                id: Id::random(),
+                owner,
+                name: format!("t{i}"),
+                status: Status::Active,
+                issued_on: now,
+                modified_on: now,
+                last_used_on: None,
+                not_before: None,
+                expires_on: None,
+                policies: Vec::new(),
+                condition: Condition::default(),
+            };
+            let hash = Secret::generate(SecretKind::Account).hash();
+            (store.insert_token(&token, &hash, 25).await, hash)
+        });
+    }
+    let results = tasks.join_all().await;
+    let accepted: Vec<_> = results
+        .iter()
+        .filter(|(r, _)| r.is_ok())
+        .map(|(_, h)| *h)
+        .collect();
+    let refused = results
+        .iter()
+        .filter(|(r, _)| matches!(r, Err(StoreError::QuotaExceeded(25))))
+        .count();
+    assert_eq!((accepted.len(), refused), (25, 35));
+    drop(store);
+    let reopened = SqliteStore::open(&url).await.unwrap();
+    for hash in &accepted {
+        assert!(reopened.token_by_hash(hash).await.unwrap().is_some());
+    }
+}
