@@ -452,8 +452,9 @@ async fn insert_membership<'e>(
     Ok(())
 }
 
-/// Inserts a token unless its owner already has `quota`. The count and the insert are one
-/// statement on the single writer connection, so concurrent creates cannot overshoot.
+/// Inserts a token unless its owner already has `quota` (counted in `token_counts`, kept by
+/// triggers). The check and the insert are one statement on the single writer connection,
+/// so concurrent creates cannot overshoot.
 pub(crate) async fn insert_token<'e>(
     db: impl Executor<'e, Database = Sqlite>,
     token: &Token,
@@ -465,7 +466,7 @@ pub(crate) async fn insert_token<'e>(
         "INSERT INTO tokens (id, owner_kind, owner_id, name, status, secret_hash, issued_on, \
          modified_on, last_used_on, not_before, expires_on, policies, condition) \
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 \
-         WHERE (SELECT COUNT(*) FROM tokens WHERE owner_kind = ?2 AND owner_id = ?3) < ?14",
+         WHERE COALESCE((SELECT n FROM token_counts WHERE owner_kind = ?2 AND owner_id = ?3), 0) < ?14",
     )
     .bind(token.id.to_string())
     .bind(kind)

@@ -218,6 +218,19 @@ pub async fn run(store: &dyn Store) {
         store.roll_token(owner, first.id, &new_hash).await,
         Err(StoreError::NotFound)
     ));
+    // The delete freed a place under the quota of 7 (six remain), and only one.
+    let refill = token(owner, "refill", T0);
+    store
+        .insert_token(&refill, &Secret::generate(SecretKind::Account).hash(), 7)
+        .await
+        .unwrap();
+    let again = token(owner, "again", T0);
+    assert!(matches!(
+        store
+            .insert_token(&again, &Secret::generate(SecretKind::Account).hash(), 7)
+            .await,
+        Err(StoreError::QuotaExceeded(7))
+    ));
     // The bulk path inserts many at once, with no quota, in issue order.
     let bulk_owner = Owner::Account(Id::random());
     let bulk: Vec<(Token, latchkey_core::SecretHash)> = (0..2500)
