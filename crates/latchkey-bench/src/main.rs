@@ -20,10 +20,7 @@ use clap::{Parser, Subcommand};
 use latchkey_core::catalogue::{
     ACCOUNT_API_TOKENS_READ, ACCOUNT_API_TOKENS_WRITE, API_TOKENS_WRITE,
 };
-use latchkey_core::{
-    Condition, Effect, GrantedGroup, Id, Owner, Policy, ResourceKey, ResourceKind, ResourceValue,
-    Resources, Secret, SecretHash, Status, Token,
-};
+use latchkey_core::{Id, Owner, Policy, ResourceKey, ResourceKind, Secret, SecretHash, Token};
 use latchkey_store::{Account, NewAdmin, User};
 use time::{Duration, OffsetDateTime};
 
@@ -63,31 +60,13 @@ const TOKENS_PER_OTHER_ACCOUNT: u64 = 500;
 const BATCH: usize = 50_000;
 
 fn allow(group: &str, key: ResourceKey) -> Policy {
-    Policy {
-        id: Id::random(),
-        effect: Effect::Allow,
-        permission_groups: vec![GrantedGroup {
-            id: group.parse().expect("built-in id"),
-            meta: None,
-        }],
-        resources: Resources(vec![(key, ResourceValue::All)]),
-    }
+    Policy::allow_one(group.parse().expect("built-in id"), key)
 }
 
 fn token(owner: Owner, policy: &Policy, issued_on: OffsetDateTime) -> Token {
-    Token {
-        id: Id::random(),
-        owner,
-        name: "bench".into(),
-        status: Status::Active,
-        issued_on,
-        modified_on: issued_on,
-        last_used_on: None,
-        not_before: None,
-        expires_on: None,
-        policies: vec![policy.clone()],
-        condition: Condition::default(),
-    }
+    let mut token = Token::new(owner, "bench", issued_on);
+    token.policies = vec![policy.clone()];
+    token
 }
 
 fn account_key(id: Id) -> ResourceKey {

@@ -96,6 +96,19 @@ impl Resources {
 }
 
 impl Policy {
+    /// A new allow policy granting one group on one resource key (its value `*`).
+    pub fn allow_one(group: Id, key: ResourceKey) -> Self {
+        Policy {
+            id: Id::random(),
+            effect: Effect::Allow,
+            permission_groups: vec![GrantedGroup {
+                id: group,
+                meta: None,
+            }],
+            resources: Resources(vec![(key, ResourceValue::All)]),
+        }
+    }
+
     /// Checks that every permission group applies to at least one resource kind the policy
     /// names. Unknown groups are the caller's to refuse first; they are skipped here.
     pub fn check_scopes(&self, catalogue: &Catalogue) -> Result<(), ScopeMismatch> {

@@ -106,6 +106,24 @@ pub struct Token {
 }
 
 impl Token {
+    /// A new active token of `owner` issued at `now`, with a fresh id, no policies, no time
+    /// window and no address condition.
+    pub fn new(owner: Owner, name: impl Into<String>, now: OffsetDateTime) -> Self {
+        Token {
+            id: Id::random(),
+            owner,
+            name: name.into(),
+            status: Status::Active,
+            issued_on: now,
+            modified_on: now,
+            last_used_on: None,
+            not_before: None,
+            expires_on: None,
+            policies: Vec::new(),
+            condition: Condition::default(),
+        }
+    }
+
     /// The status a client sees at `now`: an active token past `expires_on` is `expired`.
     pub fn status_at(&self, now: OffsetDateTime) -> Status {
         match self.status {

@@ -4,10 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use latchkey_core::catalogue::{ACCOUNT_API_TOKENS_WRITE, API_TOKENS_WRITE};
-use latchkey_core::{
-    Condition, Effect, GrantedGroup, Id, Owner, Policy, ResourceKey, ResourceKind, ResourceValue,
-    Resources, Secret, Status, Token,
-};
+use latchkey_core::{Id, Owner, Policy, ResourceKey, ResourceKind, Secret, Token};
 use latchkey_store::{Account, NewAdmin, Store, StoreError, User};
 use time::OffsetDateTime;
 
@@ -28,15 +25,7 @@ pub struct CreatedAdmin {
 }
 
 fn allow(group: &str, key: ResourceKey) -> Policy {
-    Policy {
-        id: Id::random(),
-        effect: Effect::Allow,
-        permission_groups: vec![GrantedGroup {
-            id: group.parse().expect("built-in id"),
-            meta: None,
-        }],
-        resources: Resources(vec![(key, ResourceValue::All)]),
-    }
+    Policy::allow_one(group.parse().expect("built-in id"), key)
 }
 
 /// Prepares a user, an account, a membership and a user token holding "API Tokens Write"
@@ -52,28 +41,17 @@ pub fn new_admin(email: &str, account_name: &str, now: OffsetDateTime) -> (NewAd
         name: account_name.to_owned(),
         created_on: now,
     };
-    let token = Token {
-        id: Id::random(),
-        owner: Owner::User(user.id),
-        name: "latchkey admin".into(),
-        status: Status::Active,
-        issued_on: now,
-        modified_on: now,
-        last_used_on: None,
-        not_before: None,
-        expires_on: None,
-        policies: vec![
-            allow(
-                API_TOKENS_WRITE,
-                ResourceKey::specific(ResourceKind::User, user.id.to_string()),
-            ),
-            allow(
-                ACCOUNT_API_TOKENS_WRITE,
-                ResourceKey::specific(ResourceKind::Account, account.id.to_string()),
-            ),
-        ],
-        condition: Condition::default(),
-    };
+    let mut token = Token::new(Owner::User(user.id), "latchkey admin", now);
+    token.policies = vec![
+        allow(
+            API_TOKENS_WRITE,
+            ResourceKey::specific(ResourceKind::User, user.id.to_string()),
+        ),
+        allow(
+            ACCOUNT_API_TOKENS_WRITE,
+            ResourceKey::specific(ResourceKind::Account, account.id.to_string()),
+        ),
+    ];
     let secret = Secret::generate(token.owner.secret_kind());
     let created = CreatedAdmin {
         user_id: user.id,

@@ -143,7 +143,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use latchkey_core::{Condition, Owner, Secret, SecretKind, Status};
+    use latchkey_core::{Owner, Secret, SecretKind};
     use latchkey_store::{Account, ListQuery, NewAdmin, Page, User};
     use std::sync::atomic::AtomicUsize;
     use time::OffsetDateTime;
@@ -228,20 +228,7 @@ mod tests {
     }
 
     fn token() -> Token {
-        let now = OffsetDateTime::now_utc();
-        Token {
-            id: Id::random(),
-            owner: Owner::User(Id::random()),
-            name: "t".into(),
-            status: Status::Active,
-            issued_on: now,
-            modified_on: now,
-            last_used_on: None,
-            not_before: None,
-            expires_on: None,
-            policies: Vec::new(),
-            condition: Condition::default(),
-        }
+        Token::new(Owner::User(Id::random()), "t", OffsetDateTime::now_utc())
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::Json;
 use latchkey_api::{self as api, Envelope, ResultInfo};
-use latchkey_core::{Id, Owner, Secret, Status, Token};
+use latchkey_core::{Owner, Secret, Token};
 use latchkey_store::StoreError;
 
 use crate::auth::Principal;
@@ -87,19 +87,12 @@ pub async fn create(
 ) -> ApiResult<api::Token> {
     let owner = authorize(&state, &principal, family, Op::Create).await?;
     let fields = grantable_fields(&state, &principal.token, owner, (&body).into()).await?;
-    let now = state.clock.now();
     let token = Token {
-        id: Id::random(),
-        owner,
-        name: fields.name,
-        status: Status::Active,
-        issued_on: now,
-        modified_on: now,
-        last_used_on: None,
         not_before: fields.not_before,
         expires_on: fields.expires_on,
         policies: fields.policies,
         condition: fields.condition,
+        ..Token::new(owner, fields.name, state.clock.now())
     };
     let secret = Secret::generate(owner.secret_kind());
     let quota = match owner {

@@ -32,7 +32,7 @@ async fn sqlite_reopens_with_its_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_inserts_are_group_committed_within_the_quota_and_durable() {
-    use latchkey_core::{Condition, Id, Owner, Secret, SecretKind, Status, Token};
+    use latchkey_core::{Id, Owner, Secret, SecretKind, Token};
     use latchkey_store::{Store, StoreError};
     use std::sync::Arc;
 
@@ -47,19 +47,7 @@ async fn concurrent_inserts_are_group_committed_within_the_quota_and_durable() {
     for i in 0..60 {
         let store = Arc::clone(&store);
         tasks.spawn(async move {
-            let token = Token {
-                id: Id::random(),
-                owner,
-                name: format!("t{i}"),
-                status: Status::Active,
-                issued_on: now,
-                modified_on: now,
-                last_used_on: None,
-                not_before: None,
-                expires_on: None,
-                policies: Vec::new(),
-                condition: Condition::default(),
-            };
+            let token = Token::new(owner, format!("t{i}"), now);
             let hash = Secret::generate(SecretKind::Account).hash();
             (store.insert_token(&token, &hash, 25).await, hash)
         });

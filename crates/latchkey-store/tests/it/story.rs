@@ -1,6 +1,6 @@
 //! The store story: what every backend must do, in the order a deployment does it.
 
-use latchkey_core::{Condition, Id, Owner, Secret, SecretKind, Status, Token};
+use latchkey_core::{Id, Owner, Secret, SecretKind, Status, Token};
 use latchkey_store::{Account, Direction, ListQuery, NewAdmin, Store, StoreError, User};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -8,19 +8,7 @@ use time::{Duration, OffsetDateTime};
 const T0: OffsetDateTime = datetime!(2026-01-01 0:00 UTC);
 
 fn token(owner: Owner, name: &str, issued_on: OffsetDateTime) -> Token {
-    Token {
-        id: Id::random(),
-        owner,
-        name: name.into(),
-        status: Status::Active,
-        issued_on,
-        modified_on: issued_on,
-        last_used_on: None,
-        not_before: None,
-        expires_on: None,
-        policies: Vec::new(),
-        condition: Condition::default(),
-    }
+    Token::new(owner, name, issued_on)
 }
 
 /// A fresh user + account + admin token.
