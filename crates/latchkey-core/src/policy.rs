@@ -82,17 +82,6 @@ impl Resources {
             ResourceValue::Nested(inner) => inner.iter().map(|k| k.kind).collect(),
         })
     }
-
-    /// Every key, outer and inner.
-    pub fn keys(&self) -> impl Iterator<Item = &ResourceKey> {
-        self.0.iter().flat_map(|(key, value)| {
-            let inner: &[ResourceKey] = match value {
-                ResourceValue::All => &[],
-                ResourceValue::Nested(inner) => inner,
-            };
-            std::iter::once(key).chain(inner)
-        })
-    }
 }
 
 impl Policy {

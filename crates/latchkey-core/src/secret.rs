@@ -113,11 +113,6 @@ impl SecretHash {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
-
-    /// Rebuilds a hash from stored bytes; `None` unless exactly 32 bytes.
-    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
-        bytes.try_into().ok().map(SecretHash)
-    }
 }
 
 impl PartialEq for SecretHash {

@@ -62,9 +62,6 @@ impl Status {
     }
 }
 
-/// The status as stored: what a client last set.
-pub type StoredStatus = Status;
-
 /// Why a token cannot be used right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unusable {
@@ -88,7 +85,7 @@ pub struct Token {
     /// Up to 120 characters.
     pub name: String,
     /// What a client last set (see [`Token::status_at`] for what it reads back as).
-    pub status: StoredStatus,
+    pub status: Status,
     /// When it was created.
     pub issued_on: OffsetDateTime,
     /// When its fields were last replaced.

@@ -26,16 +26,10 @@ pub struct Principal {
 /// Why authentication failed; each extractor maps it to its own error contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failure {
-    /// No credentials at all.
-    Missing,
-    /// `X-Auth-Key`/`X-Auth-Email` (Global API Key), which latchkey does not issue.
-    GlobalKey,
-    /// An `Authorization` header that is not `Bearer <token68>`.
-    MalformedHeader,
-    /// Not a token latchkey knows, or not usable now.
-    Invalid,
-    /// Refused by the token's address condition.
-    Location(IpAddr),
+    /// No token latchkey knows.
+    Unknown(Unknown),
+    /// A known token that cannot be used now, from this address.
+    Refused(Unusable),
 }
 
 /// `token68` of RFC 7235: `[A-Za-z0-9-._~+/]+ =*`.
@@ -78,6 +72,19 @@ pub enum Unknown {
     NotAToken,
 }
 
+impl Unknown {
+    /// The error for this case; a well-formed credential that is not a token gets `invalid`
+    /// (403 9109 on management endpoints, 401 1000 on verify and authorize).
+    pub fn into_error(self, invalid: fn() -> ApiError) -> ApiError {
+        match self {
+            Unknown::Missing => ApiError::missing_credentials(),
+            Unknown::GlobalKey => ApiError::unknown_global_key(),
+            Unknown::MalformedHeader => ApiError::malformed_authorization(),
+            Unknown::NotAToken => invalid(),
+        }
+    }
+}
+
 /// Finds the token a request presents, without judging whether it is usable now.
 pub async fn lookup(
     parts: &Parts,
@@ -114,20 +121,13 @@ async fn authenticate(
 ) -> Result<Result<Principal, Failure>, ApiError> {
     let token = match lookup(parts, state).await? {
         Ok(token) => token,
-        Err(Unknown::Missing) => return Ok(Err(Failure::Missing)),
-        Err(Unknown::GlobalKey) => return Ok(Err(Failure::GlobalKey)),
-        Err(Unknown::MalformedHeader) => return Ok(Err(Failure::MalformedHeader)),
-        Err(Unknown::NotAToken) => return Ok(Err(Failure::Invalid)),
+        Err(unknown) => return Ok(Err(Failure::Unknown(unknown))),
     };
     let now = state.clock.now();
     let client_ip = client_ip(parts, state);
-    match token.check_usable(now, client_ip) {
-        Ok(()) => {}
-        Err(Unusable::AddressRefused(ip)) => return Ok(Err(Failure::Location(ip))),
-        Err(reason) => {
-            tracing::debug!(token_id = %token.id, ?reason, "refused token");
-            return Ok(Err(Failure::Invalid));
-        }
+    if let Err(reason) = token.check_usable(now, client_ip) {
+        tracing::debug!(token_id = %token.id, ?reason, "refused token");
+        return Ok(Err(Failure::Refused(reason)));
     }
     state.last_used.record(token.id, now);
     Ok(Ok(Principal { token, client_ip }))
@@ -140,11 +140,9 @@ impl FromRequestParts<AppState> for Principal {
         authenticate(parts, state)
             .await?
             .map_err(|failure| match failure {
-                Failure::Missing => ApiError::missing_credentials(),
-                Failure::GlobalKey => ApiError::unknown_global_key(),
-                Failure::MalformedHeader => ApiError::malformed_authorization(),
-                Failure::Invalid => ApiError::invalid_access_token(),
-                Failure::Location(ip) => ApiError::refused_location(ip),
+                Failure::Unknown(unknown) => unknown.into_error(ApiError::invalid_access_token),
+                Failure::Refused(Unusable::AddressRefused(ip)) => ApiError::refused_location(ip),
+                Failure::Refused(_) => ApiError::invalid_access_token(),
             })
     }
 }
@@ -162,10 +160,8 @@ impl FromRequestParts<AppState> for VerifyPrincipal {
             .await?
             .map(VerifyPrincipal)
             .map_err(|failure| match failure {
-                Failure::Missing => ApiError::missing_credentials(),
-                Failure::GlobalKey => ApiError::unknown_global_key(),
-                Failure::MalformedHeader => ApiError::malformed_authorization(),
-                Failure::Invalid | Failure::Location(_) => ApiError::invalid_api_token(),
+                Failure::Unknown(unknown) => unknown.into_error(ApiError::invalid_api_token),
+                Failure::Refused(_) => ApiError::invalid_api_token(),
             })
     }
 }

@@ -215,11 +215,6 @@ impl ApiError {
             vec![detail(codes::INTERNAL, "Internal error")],
         )
     }
-
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
 }
 
 impl From<StoreError> for ApiError {

@@ -310,13 +310,13 @@ mod tests {
             name: String,
             items: Vec<u8>,
         }
-        let pointer = |body: &str| {
+        let status = |body: &str| {
             let error = parse_json::<Body>(body.as_bytes()).unwrap_err();
             let response = axum::response::IntoResponse::into_response(error);
             response.status()
         };
-        assert_eq!(pointer(r#"{"items":[]}"#), StatusCode::BAD_REQUEST);
-        assert_eq!(pointer("{"), StatusCode::BAD_REQUEST);
+        assert_eq!(status(r#"{"items":[]}"#), StatusCode::BAD_REQUEST);
+        assert_eq!(status("{"), StatusCode::BAD_REQUEST);
         assert!(parse_json::<Body>(br#"{"name":"x","items":[1]} trailing"#).is_err());
         assert!(parse_json::<Body>(br#"{"name":"x","items":[1]}"#).is_ok());
     }

@@ -65,10 +65,6 @@ pub(crate) fn owner_columns(owner: Owner) -> (&'static str, String) {
     }
 }
 
-pub(crate) fn status_text(status: Status) -> &'static str {
-    status.as_str()
-}
-
 pub(crate) fn policies_json(token: &Token) -> String {
     serde_json::to_string(&token.policies).expect("policies serialise")
 }

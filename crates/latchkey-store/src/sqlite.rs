@@ -6,7 +6,6 @@
 //! fighting over SQLite's lock (no `SQLITE_BUSY` reaches a caller); reads use their own pool
 //! and never wait for writers.
 
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -30,7 +29,6 @@ pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
     inserter: Inserter,
-    path: PathBuf,
 }
 
 impl SqliteStore {
@@ -42,8 +40,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let path = options.get_filename().to_path_buf();
-        if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+        if crate::sqlite_file(url).is_none() {
             return Err(StoreError::Unsupported(
                 "an in-memory SQLite database cannot be shared by latchkey's pools; give a file path".into(),
             ));
@@ -65,13 +62,7 @@ impl SqliteStore {
             inserter: Inserter::spawn(writer.clone()),
             reader,
             writer,
-            path,
         })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
@@ -270,7 +261,7 @@ impl Store for SqliteStore {
              WHERE id = ? AND owner_kind = ? AND owner_id = ?",
         )
         .bind(&token.name)
-        .bind(rows::status_text(token.status))
+        .bind(token.status.as_str())
         .bind(rows::secs(token.modified_on))
         .bind(token.not_before.map(rows::secs))
         .bind(token.expires_on.map(rows::secs))
@@ -325,7 +316,7 @@ impl Store for SqliteStore {
                     .push_bind(kind)
                     .push_bind(owner_id)
                     .push_bind(token.name.clone())
-                    .push_bind(rows::status_text(token.status))
+                    .push_bind(token.status.as_str())
                     .push_bind(hash.as_bytes().to_vec())
                     .push_bind(rows::secs(token.issued_on))
                     .push_bind(rows::secs(token.modified_on))
@@ -472,7 +463,7 @@ pub(crate) async fn insert_token<'e>(
     .bind(kind)
     .bind(&owner_id)
     .bind(&token.name)
-    .bind(rows::status_text(token.status))
+    .bind(token.status.as_str())
     .bind(&hash.as_bytes()[..])
     .bind(rows::secs(token.issued_on))
     .bind(rows::secs(token.modified_on))

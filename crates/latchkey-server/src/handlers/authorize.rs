@@ -83,15 +83,6 @@ async fn decide(
     Ok(decision)
 }
 
-fn unknown_token(unknown: Unknown) -> ApiError {
-    match unknown {
-        Unknown::Missing => ApiError::missing_credentials(),
-        Unknown::GlobalKey => ApiError::unknown_global_key(),
-        Unknown::MalformedHeader => ApiError::malformed_authorization(),
-        Unknown::NotAToken => ApiError::invalid_api_token(),
-    }
-}
-
 /// `POST /latchkey/v1/authorize`: 200 with `{allowed, reason}` (and, with `explain`, the
 /// deciding policy and matched key) for any token latchkey knows; 401 for one it does not.
 pub async fn decision(
@@ -99,7 +90,10 @@ pub async fn decision(
     presented: Presented,
     JsonBody(body): JsonBody<AuthorizeRequest>,
 ) -> Result<Json<Envelope<AuthorizeResult>>, ApiError> {
-    let token = presented.token.clone().map_err(unknown_token)?;
+    let token = presented
+        .token
+        .clone()
+        .map_err(|unknown| unknown.into_error(ApiError::invalid_api_token))?;
     let parents: Vec<&str> = body.parents.iter().map(String::as_str).collect();
     let question = question(
         &state,
