@@ -9,19 +9,25 @@ step() {
   printf '\n==> %s\n' "$*" >&2
 }
 
-# ensure_command COMMAND DEBIAN_PACKAGE: installs the package with apt-get when the
-# command is missing; fails loudly when that is not possible.
-ensure_command() {
-  local command=$1 package=$2
-  command -v "$command" >/dev/null 2>&1 && return 0
-  command -v apt-get >/dev/null 2>&1 || die "$command is missing and apt-get is not available to install $package"
-  echo "installing $package (for $command)" >&2
+# apt_install DEBIAN_PACKAGE: installs the package with apt-get; fails loudly when that is
+# not possible.
+apt_install() {
+  local package=$1
+  command -v apt-get >/dev/null 2>&1 || die "$package is needed and apt-get is not available to install it"
+  echo "installing $package" >&2
   if [[ -z "${LATCHKEY_APT_UPDATED:-}" ]]; then
     apt-get update -qq >&2 || die "apt-get update failed"
     export LATCHKEY_APT_UPDATED=1
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >&2 \
     || die "apt-get could not install $package"
+}
+
+# ensure_command COMMAND DEBIAN_PACKAGE: installs the package when the command is missing.
+ensure_command() {
+  local command=$1 package=$2
+  command -v "$command" >/dev/null 2>&1 && return 0
+  apt_install "$package"
   command -v "$command" >/dev/null 2>&1 || die "$package installed but $command is still missing"
 }
 

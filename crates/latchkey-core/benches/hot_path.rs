@@ -24,6 +24,7 @@ fn token(policies: serde_json::Value, condition: serde_json::Value) -> Token {
         expires_on: None,
         policies: serde_json::from_value(policies).unwrap(),
         condition: serde_json::from_value(condition).unwrap(),
+        revision: 0,
     }
 }
 

@@ -100,6 +100,9 @@ pub struct Token {
     pub policies: Vec<Policy>,
     /// Client-address condition.
     pub condition: Condition,
+    /// Counts committed changes (updates and rolls). A store refuses a change made from an
+    /// older revision, so two concurrent writers cannot silently overwrite each other.
+    pub revision: u64,
 }
 
 impl Token {
@@ -118,6 +121,7 @@ impl Token {
             expires_on: None,
             policies: Vec::new(),
             condition: Condition::default(),
+            revision: 0,
         }
     }
 
@@ -164,6 +168,7 @@ mod tests {
             expires_on: Some(datetime!(2026-03-01 0:00 UTC)),
             policies: vec![],
             condition: Condition::default(),
+            revision: 0,
         }
     }
 

@@ -206,6 +206,7 @@ impl TokenModel {
                     not_in: not_in.clone(),
                 }),
             },
+            revision: 0,
         }
     }
 

@@ -84,7 +84,7 @@ async fn commit(writer: &SqlitePool, batch: Vec<Job>) {
     let mut outcomes = Vec::with_capacity(batch.len());
     for job in &batch {
         let outcome = crate::sqlite::insert_token(&mut *tx, &job.token, &job.hash, job.quota).await;
-        if let Err(StoreError::Backend(e)) = &outcome {
+        if let Err(e @ (StoreError::Backend(_) | StoreError::Unavailable(_))) = &outcome {
             // Not a refusal of this insert but a failing database: nothing is committed.
             let why = e.to_string();
             let _ = tx.rollback().await;

@@ -1,12 +1,14 @@
 //! latchkey's storage: one [`Store`] trait, implemented by [`SqliteStore`] (the embedded
-//! default). Every write is committed before the call returns, so an acknowledged write
-//! survives a crash.
+//! default) and [`PgStore`] (several nodes on one PostgreSQL). Every write is committed
+//! before the call returns, so an acknowledged write survives a crash.
 
 mod error;
 pub mod group_commit;
 mod model;
+mod postgres;
 mod rows;
 mod sqlite;
+pub mod testing;
 
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use time::OffsetDateTime;
 
 pub use error::StoreError;
 pub use model::{Account, Direction, ListQuery, NewAdmin, Page, User};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Storage of users, accounts, memberships and tokens.
@@ -64,15 +67,33 @@ pub trait Store: Send + Sync + 'static {
     async fn list_tokens(&self, owner: Owner, query: &ListQuery)
         -> Result<Page<Token>, StoreError>;
     /// Replaces the mutable fields of an existing token (name, status, times, policies,
-    /// condition, modified_on). `NotFound` if it is gone.
+    /// condition, modified_on) and increments its revision, provided it is still at
+    /// `token.revision` (the revision the change was made from). `NotFound` if it is gone,
+    /// `Changed` if another change was committed in between.
     async fn update_token(&self, token: &Token) -> Result<(), StoreError>;
-    /// Replaces the secret hash of token `id` of `owner`; the old secret stops working.
-    async fn roll_token(&self, owner: Owner, id: Id, hash: &SecretHash) -> Result<(), StoreError>;
+    /// Replaces the secret hash of token `id` of `owner` (the old secret stops working) and
+    /// increments its revision, provided it is still at `revision`. `NotFound` if it is gone,
+    /// `Changed` if another change was committed in between.
+    async fn roll_token(
+        &self,
+        owner: Owner,
+        id: Id,
+        revision: u64,
+        hash: &SecretHash,
+    ) -> Result<(), StoreError>;
     /// Deletes token `id` of `owner`. `NotFound` if it is gone.
     async fn delete_token(&self, owner: Owner, id: Id) -> Result<(), StoreError>;
     /// Inserts many tokens in one transaction, with no quota check: the bulk path for
     /// imports and benchmarks. Returns how many were inserted.
     async fn import_tokens(&self, tokens: &[(Token, SecretHash)]) -> Result<u64, StoreError>;
+    /// Up to `limit` tokens with their secret hashes, in issue order, after position
+    /// `cursor` (0 for the first call). Each comes with its position: the cursor of the
+    /// next call. The export path; secrets are never stored, so none can be exported.
+    async fn export_tokens(
+        &self,
+        cursor: u64,
+        limit: u64,
+    ) -> Result<Vec<(u64, Token, SecretHash)>, StoreError>;
     /// Records last-use times in one batch (never moving a time backwards).
     async fn record_last_used(&self, uses: &[(Id, OffsetDateTime)]) -> Result<(), StoreError>;
 
@@ -80,6 +101,29 @@ pub trait Store: Send + Sync + 'static {
     async fn create_admin(&self, admin: &NewAdmin) -> Result<(), StoreError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Changes committed by any process on this database, as they happen, for cache
+    /// invalidation across nodes. `None` when the backend has no such feed (SQLite: one
+    /// process serves it, and caches fall back to their time bounds).
+    fn watch(&self) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+        None
+    }
+}
+
+/// A change reported by [`Store::watch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Token `id` was updated, rolled or deleted.
+    Token(Id),
+    /// A membership was added or removed.
+    Membership {
+        /// The account.
+        account: Id,
+        /// The user.
+        user: Id,
+    },
+    /// Changes may have been missed (the feed's connection dropped): drop everything cached.
+    Resync,
 }
 
 /// Opens (creating if needed) and migrates the database at `url`.
@@ -87,12 +131,10 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Err(StoreError::Unsupported(
-            "PostgreSQL is not supported by this build yet; use a sqlite:// URL".into(),
-        ))
+        Ok(Arc::new(PgStore::open(url).await?))
     } else {
         Err(StoreError::Unsupported(format!(
-            "database URL must start with sqlite:// (got {:?})",
+            "database URL must start with sqlite:// or postgres:// (got {:?})",
             url.split(':').next().unwrap_or_default()
         )))
     }

@@ -1,6 +1,6 @@
 //! Row structs and their conversion to and from domain types.
 
-use latchkey_core::{Condition, Id, Owner, Policy, Status, Token};
+use latchkey_core::{Condition, Id, Owner, Policy, SecretHash, Status, Token};
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
@@ -21,11 +21,33 @@ pub(crate) struct TokenRow {
     pub expires_on: Option<i64>,
     pub policies: String,
     pub condition: String,
+    pub revision: i64,
 }
 
 /// The column list matching [`TokenRow`].
 pub(crate) const TOKEN_COLUMNS: &str = "id, owner_kind, owner_id, name, status, issued_on, \
-     modified_on, last_used_on, not_before, expires_on, policies, condition";
+     modified_on, last_used_on, not_before, expires_on, policies, condition, revision";
+
+/// A token row with its position and secret hash, for export.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ExportRow {
+    pub seq: i64,
+    pub secret_hash: Vec<u8>,
+    #[sqlx(flatten)]
+    pub token: TokenRow,
+}
+
+impl ExportRow {
+    pub(crate) fn into_parts(self) -> Result<(u64, Token, SecretHash), StoreError> {
+        let hash: [u8; 32] = self
+            .secret_hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| corrupt("secret_hash", "not 32 bytes"))?;
+        let seq = u64::try_from(self.seq).map_err(|e| corrupt("seq", e))?;
+        Ok((seq, Token::try_from(self.token)?, SecretHash(hash)))
+    }
+}
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -51,6 +73,11 @@ pub(crate) fn id(text: &str) -> Result<Id, StoreError> {
 
 pub(crate) fn time(secs: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp(secs).map_err(|e| corrupt("timestamp", e))
+}
+
+/// A revision as the `revision` column holds it.
+pub(crate) fn revision(token: &Token) -> i64 {
+    i64::try_from(token.revision).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn secs(t: OffsetDateTime) -> i64 {
@@ -105,6 +132,7 @@ impl TryFrom<TokenRow> for Token {
             expires_on: row.expires_on.map(time).transpose()?,
             policies,
             condition,
+            revision: u64::try_from(row.revision).map_err(|e| corrupt("revision", e))?,
         })
     }
 }

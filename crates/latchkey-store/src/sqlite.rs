@@ -15,10 +15,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Executor, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 
-use crate::error::StoreError;
+use crate::error::{found, foreign_key_violation, unique_violation, StoreError};
 use crate::group_commit::Inserter;
 use crate::model::{Account, Direction, ListQuery, NewAdmin, Page, User};
-use crate::rows::{self, AccountRow, TokenRow, UserRow, TOKEN_COLUMNS};
+use crate::rows::{self, AccountRow, ExportRow, TokenRow, UserRow, TOKEN_COLUMNS};
 use crate::Store;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -66,21 +66,35 @@ impl SqliteStore {
     }
 }
 
-fn unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-fn foreign_key_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_foreign_key_violation())
-}
-
-fn found(rows_affected: u64) -> Result<(), StoreError> {
-    if rows_affected == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
+impl SqliteStore {
+    /// After a conditional write touched `rows_affected` rows: nothing touched means the
+    /// token is gone (`NotFound`) or at another revision (`Changed`).
+    async fn changed_unless_gone(
+        &self,
+        owner: Owner,
+        id: Id,
+        rows_affected: u64,
+    ) -> Result<(), StoreError> {
+        if rows_affected > 0 {
+            return Ok(());
+        }
+        let (kind, owner_id) = rows::owner_columns(owner);
+        let exists: Option<(i64,)> = sqlx::query_as(
+            "SELECT 1 FROM tokens WHERE id = ? AND owner_kind = ? AND owner_id = ?",
+        )
+        .bind(id.to_string())
+        .bind(kind)
+        .bind(owner_id)
+        .fetch_optional(&self.writer)
+        .await?;
+        Err(if exists.is_some() {
+            StoreError::Changed
+        } else {
+            StoreError::NotFound
+        })
     }
 }
+
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -257,8 +271,8 @@ impl Store for SqliteStore {
         let (kind, owner_id) = rows::owner_columns(token.owner);
         let done = sqlx::query(
             "UPDATE tokens SET name = ?, status = ?, modified_on = ?, not_before = ?, \
-             expires_on = ?, policies = ?, condition = ? \
-             WHERE id = ? AND owner_kind = ? AND owner_id = ?",
+             expires_on = ?, policies = ?, condition = ?, revision = revision + 1 \
+             WHERE id = ? AND owner_kind = ? AND owner_id = ? AND revision = ?",
         )
         .bind(&token.name)
         .bind(token.status.as_str())
@@ -270,23 +284,34 @@ impl Store for SqliteStore {
         .bind(token.id.to_string())
         .bind(kind)
         .bind(owner_id)
+        .bind(rows::revision(token))
         .execute(&self.writer)
         .await?;
-        found(done.rows_affected())
+        self.changed_unless_gone(token.owner, token.id, done.rows_affected())
+            .await
     }
 
-    async fn roll_token(&self, owner: Owner, id: Id, hash: &SecretHash) -> Result<(), StoreError> {
+    async fn roll_token(
+        &self,
+        owner: Owner,
+        id: Id,
+        revision: u64,
+        hash: &SecretHash,
+    ) -> Result<(), StoreError> {
         let (kind, owner_id) = rows::owner_columns(owner);
         let done = sqlx::query(
-            "UPDATE tokens SET secret_hash = ? WHERE id = ? AND owner_kind = ? AND owner_id = ?",
+            "UPDATE tokens SET secret_hash = ?, revision = revision + 1 \
+             WHERE id = ? AND owner_kind = ? AND owner_id = ? AND revision = ?",
         )
         .bind(&hash.as_bytes()[..])
         .bind(id.to_string())
         .bind(kind)
         .bind(owner_id)
+        .bind(i64::try_from(revision).unwrap_or(i64::MAX))
         .execute(&self.writer)
         .await?;
-        found(done.rows_affected())
+        self.changed_unless_gone(owner, id, done.rows_affected())
+            .await
     }
 
     async fn delete_token(&self, owner: Owner, id: Id) -> Result<(), StoreError> {
@@ -302,13 +327,14 @@ impl Store for SqliteStore {
     }
 
     async fn import_tokens(&self, tokens: &[(Token, SecretHash)]) -> Result<u64, StoreError> {
-        // 13 parameters a row; SQLite allows 32766 per statement.
+        // 14 parameters a row; SQLite allows 32766 per statement.
         const ROWS_PER_STATEMENT: usize = 2000;
         let mut tx = self.writer.begin().await?;
         for chunk in tokens.chunks(ROWS_PER_STATEMENT) {
             let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
                 "INSERT INTO tokens (id, owner_kind, owner_id, name, status, secret_hash, \
-                 issued_on, modified_on, last_used_on, not_before, expires_on, policies, condition) ",
+                 issued_on, modified_on, last_used_on, not_before, expires_on, policies, \
+                 condition, revision) ",
             );
             insert.push_values(chunk, |mut row, (token, hash)| {
                 let (kind, owner_id) = rows::owner_columns(token.owner);
@@ -324,7 +350,8 @@ impl Store for SqliteStore {
                     .push_bind(token.not_before.map(rows::secs))
                     .push_bind(token.expires_on.map(rows::secs))
                     .push_bind(rows::policies_json(token))
-                    .push_bind(rows::condition_json(token));
+                    .push_bind(rows::condition_json(token))
+                    .push_bind(rows::revision(token));
             });
             insert.build().execute(&mut *tx).await.map_err(|e| {
                 if unique_violation(&e) {
@@ -336,6 +363,21 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(tokens.len() as u64)
+    }
+
+    async fn export_tokens(
+        &self,
+        cursor: u64,
+        limit: u64,
+    ) -> Result<Vec<(u64, Token, SecretHash)>, StoreError> {
+        let rows = sqlx::query_as::<_, ExportRow>(&format!(
+            "SELECT seq, secret_hash, {TOKEN_COLUMNS} FROM tokens WHERE seq > ? ORDER BY seq LIMIT ?"
+        ))
+        .bind(i64::try_from(cursor).unwrap_or(i64::MAX))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(ExportRow::into_parts).collect()
     }
 
     async fn record_last_used(&self, uses: &[(Id, OffsetDateTime)]) -> Result<(), StoreError> {

@@ -157,6 +157,24 @@ pub async fn run(store: &dyn Store) {
     changed.status = Status::Disabled;
     changed.modified_on = T0 + Duration::days(2);
     store.update_token(&changed).await.unwrap();
+    changed.revision += 1;
+    assert_eq!(
+        store.get_token(owner, first.id).await.unwrap(),
+        Some(changed.clone())
+    );
+    // A change made from the old revision loses: nothing is overwritten.
+    let mut stale = first.clone();
+    stale.name = "stale".into();
+    assert!(matches!(
+        store.update_token(&stale).await,
+        Err(StoreError::Changed)
+    ));
+    assert!(matches!(
+        store
+            .roll_token(owner, first.id, first.revision, &first_hash)
+            .await,
+        Err(StoreError::Changed)
+    ));
     assert_eq!(
         store.get_token(owner, first.id).await.unwrap(),
         Some(changed.clone())
@@ -167,7 +185,11 @@ pub async fn run(store: &dyn Store) {
     );
 
     let new_hash = Secret::generate(SecretKind::Account).hash();
-    store.roll_token(owner, first.id, &new_hash).await.unwrap();
+    store
+        .roll_token(owner, first.id, changed.revision, &new_hash)
+        .await
+        .unwrap();
+    changed.revision += 1;
     assert_eq!(store.token_by_hash(&first_hash).await.unwrap(), None);
     assert_eq!(
         store.token_by_hash(&new_hash).await.unwrap().map(|t| t.id),
@@ -203,7 +225,9 @@ pub async fn run(store: &dyn Store) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.roll_token(owner, first.id, &new_hash).await,
+        store
+            .roll_token(owner, first.id, changed.revision, &new_hash)
+            .await,
         Err(StoreError::NotFound)
     ));
     // The delete freed a place under the quota of 7 (six remain), and only one.
@@ -248,5 +272,30 @@ pub async fn run(store: &dyn Store) {
         store.import_tokens(&bulk[..1]).await,
         Err(StoreError::Conflict(_))
     ));
+    // The export walks every token with its hash, in issue order, page by page.
+    let mut exported = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = store.export_tokens(cursor, 1000).await.unwrap();
+        let Some((last, _, _)) = page.last() else {
+            break;
+        };
+        cursor = *last;
+        exported.extend(page.into_iter().map(|(_, token, hash)| (token, hash)));
+    }
+    assert_eq!(exported.len(), 1 + 7 + 2500, "admin, the 7 kept, the bulk");
+    let (bulk_export, bulk_hash) = exported
+        .iter()
+        .find(|(t, _)| t.id == bulk[1234].0.id)
+        .unwrap();
+    assert_eq!(bulk_export, &bulk[1234].0);
+    assert_eq!(bulk_hash, &bulk[1234].1);
+    let positions: Vec<_> = exported
+        .iter()
+        .filter(|(t, _)| t.owner == bulk_owner)
+        .map(|(t, _)| t.name.clone())
+        .collect();
+    assert_eq!(positions[0], "bulk0");
+    assert_eq!(positions[2499], "bulk2499");
     store.ping().await.unwrap();
 }
