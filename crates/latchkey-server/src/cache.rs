@@ -12,6 +12,9 @@
 //! - Every write path (update, status change, roll, delete) calls [`TokenCache::forget`]
 //!   after its commit. A read that started before an invalidation does not insert what it
 //!   read (the epoch guard), so a stale token cannot slip back in behind a write.
+//! - With several nodes on PostgreSQL, every node follows the database's change feed
+//!   ([`TokenCache::follow`]): a change on any node drops the token here too, and a lost
+//!   feed connection drops everything.
 //! - Expiry needs no invalidation: status, time window and address are judged per request.
 //!
 //! The maps are quick_cache's sharded caches: reads take no lock shared by all requests, and
@@ -22,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use latchkey_core::{Id, SecretHash, Token};
-use latchkey_store::{Store, StoreError};
+use latchkey_store::{Change, Store, StoreError};
 use quick_cache::sync::Cache;
 
 /// Longest a cached token is used before it is read again.
@@ -129,6 +132,27 @@ impl TokenCache {
         }
     }
 
+    /// Drops everything cached (changes may have been missed).
+    pub fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Some(maps) = &self.maps {
+            maps.ids.clear();
+            maps.tokens.clear();
+            maps.unknown.clear();
+        }
+    }
+
+    /// Applies the store's change feed (see [`Store::watch`]) until it ends.
+    pub async fn follow(&self, mut changes: tokio::sync::mpsc::Receiver<Change>) {
+        while let Some(change) = changes.recv().await {
+            match change {
+                Change::Token(id) => self.forget(id),
+                Change::Resync => self.clear(),
+                Change::Membership { .. } => {}
+            }
+        }
+    }
+
     /// How many tokens are cached.
     pub fn len(&self) -> usize {
         self.maps.as_ref().map_or(0, |maps| maps.tokens.len())
@@ -207,7 +231,20 @@ mod tests {
         async fn update_token(&self, _: &Token) -> Result<(), StoreError> {
             unreachable!()
         }
-        async fn roll_token(&self, _: Owner, _: Id, _: &SecretHash) -> Result<(), StoreError> {
+        async fn roll_token(
+            &self,
+            _: Owner,
+            _: Id,
+            _: u64,
+            _: &SecretHash,
+        ) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn export_tokens(
+            &self,
+            _: u64,
+            _: u64,
+        ) -> Result<Vec<(u64, Token, SecretHash)>, StoreError> {
             unreachable!()
         }
         async fn delete_token(&self, _: Owner, _: Id) -> Result<(), StoreError> {

@@ -16,6 +16,8 @@
 //! | 1011 | 400 | token quota reached |
 //! | 1012 | 413 | request body too large |
 //! | 1013 | 500 | internal error |
+//! | 1014 | 409 | the token changed concurrently (read it again and retry) |
+//! | 1015 | 503 | the database is unavailable (nothing was changed; retry) |
 //! | 6007 | 400 | malformed JSON body |
 //! | 7001 | 405 | method not allowed on this route |
 
@@ -56,6 +58,10 @@ pub mod codes {
     pub const BODY_TOO_LARGE: u32 = 1012;
     /// Internal error.
     pub const INTERNAL: u32 = 1013;
+    /// The token changed between read and write.
+    pub const CHANGED_CONCURRENTLY: u32 = 1014;
+    /// The database cannot be reached.
+    pub const UNAVAILABLE: u32 = 1015;
     /// Malformed JSON.
     pub const MALFORMED_JSON: u32 = 6007;
     /// Method not allowed.
@@ -219,7 +225,26 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            StoreError::Changed => Self::new(
+                StatusCode::CONFLICT,
+                vec![detail(
+                    codes::CHANGED_CONCURRENTLY,
+                    "The token was changed by another request at the same time; read it again and retry",
+                )],
+            ),
+            StoreError::Unavailable(_) | StoreError::Aborted(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    vec![detail(
+                        codes::UNAVAILABLE,
+                        "The token database is unavailable; nothing was changed, retry later",
+                    )],
+                )
+            }
+            other => ApiError::internal(other),
+        }
     }
 }
 

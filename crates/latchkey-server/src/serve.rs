@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use latchkey_core::{Clock, SystemClock};
-use latchkey_store::Store;
+use latchkey_store::{Store, StoreError};
 
 use crate::admin;
 use crate::state::{AppState, Limits};
@@ -56,6 +56,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .with_trusted_proxies(config.trusted_proxies)
         .with_strict_delegation(config.strict_delegation);
     let flusher = state.last_used.spawn_flusher(Arc::clone(&store));
+    if let Some(changes) = store.watch() {
+        let cache = Arc::clone(&state.cache);
+        tokio::spawn(async move { cache.follow(changes).await });
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -72,8 +76,11 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// On an empty database: a first user, account and admin token, whose secret goes to
-/// `token_file` (mode 0600) before the database commit, so it is never lost.
+/// On an empty database: a first user, account and admin token. The secret is written
+/// (mode 0600, synced) to a temporary file beside `token_file` before the database commit
+/// and renamed to `token_file` after it, so it is never lost. When several nodes start on
+/// one empty database, one of them commits; the others' inserts collide on the admin's
+/// email, and they discard their files and carry on.
 async fn first_admin(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -83,9 +90,30 @@ async fn first_admin(
         return Ok(());
     }
     let (new, created) = admin::new_admin(FIRST_ADMIN_EMAIL, "Default account", clock.now());
-    admin::write_secret_file(token_file, &created.secret)
-        .with_context(|| format!("writing the admin token to {}", token_file.display()))?;
-    store.create_admin(&new).await?;
+    let mut pending = token_file.as_os_str().to_owned();
+    pending.push(format!(".{}.pending", std::process::id()));
+    let pending = PathBuf::from(pending);
+    admin::write_secret_file(&pending, &created.secret)
+        .with_context(|| format!("writing the admin token to {}", pending.display()))?;
+    match store.create_admin(&new).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            std::fs::remove_file(&pending).ok();
+            tracing::info!("another node created the first admin token");
+            return Ok(());
+        }
+        Err(e) => {
+            std::fs::remove_file(&pending).ok();
+            return Err(e.into());
+        }
+    }
+    std::fs::rename(&pending, token_file).with_context(|| {
+        format!(
+            "the admin token is committed and its secret is in {}, but it could not be renamed to {}",
+            pending.display(),
+            token_file.display()
+        )
+    })?;
     tracing::info!(
         file = %token_file.display(),
         user_id = %created.user_id,

@@ -171,6 +171,10 @@ pub async fn update(
         .map_err(not_found_at(&uri))?;
     state.cache.forget(token.id);
     tracing::info!(token_id = %token.id, actor = %principal.token.id, "token updated");
+    let token = Token {
+        revision: token.revision + 1,
+        ..token
+    };
     Ok(Json(Envelope::ok(render(&state, &token))))
 }
 
@@ -203,10 +207,15 @@ pub async fn roll(
     _body: RollBody,
 ) -> ApiResult<String> {
     let owner = authorize(&state, &principal, family, Op::Update).await?;
+    let existing = state
+        .store
+        .get_token(owner, id)
+        .await?
+        .ok_or_else(|| ApiError::could_not_route(uri.path()))?;
     let secret = Secret::generate(owner.secret_kind());
     state
         .store
-        .roll_token(owner, id, &secret.hash())
+        .roll_token(owner, id, existing.revision, &secret.hash())
         .await
         .map_err(not_found_at(&uri))?;
     state.cache.forget(id);

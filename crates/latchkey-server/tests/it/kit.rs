@@ -1,5 +1,8 @@
-//! Test kit: a latchkey router on a temporary SQLite file, a movable clock, a first admin,
+//! Test kit: a latchkey router on a temporary database, a movable clock, a first admin,
 //! and helpers to call it as a client at a given address would.
+//!
+//! The database is a SQLite file, or with `LATCHKEY_TEST_BACKEND=postgres` a fresh database
+//! on the server named by `LATCHKEY_TEST_POSTGRES` (scripts/test runs these tests both ways).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -74,6 +77,22 @@ impl Resp {
 
 pub const LOCALHOST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
+/// Environment variable choosing the backend of every [`TestApp`].
+pub const BACKEND_ENV: &str = "LATCHKEY_TEST_BACKEND";
+
+/// A new empty database for one test, on the backend [`BACKEND_ENV`] names.
+pub async fn database_url(dir: &tempfile::TempDir) -> String {
+    match std::env::var(BACKEND_ENV).as_deref() {
+        Ok("postgres") => latchkey_store::testing::fresh_postgres_database("server tests")
+            .await
+            .unwrap_or_else(|| {
+                panic!("{BACKEND_ENV}=postgres needs LATCHKEY_TEST_POSTGRES (a server URL)")
+            }),
+        Ok("sqlite") | Err(_) => format!("sqlite://{}", dir.path().join("test.db").display()),
+        Ok(other) => panic!("{BACKEND_ENV} must be sqlite or postgres, not {other:?}"),
+    }
+}
+
 impl TestApp {
     pub async fn new() -> Self {
         Self::with_limits(Limits::default()).await
@@ -81,7 +100,7 @@ impl TestApp {
 
     pub async fn with_limits(limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let url = database_url(&dir).await;
         let store = latchkey_store::open(&url).await.unwrap();
         let clock = Arc::new(ManualClock::new(datetime!(2026-06-01 12:00 UTC)));
         let admin = create_admin(store.as_ref(), "admin@example.com", "Acme", clock.now())
