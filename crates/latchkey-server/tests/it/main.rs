@@ -1,5 +1,6 @@
 //! Integration tests of the latchkey server: the real router in-process (every operation
-//! and every error row), a real listener, and the `latchkey` binary.
+//! and every error row), a real listener, the `latchkey` binary, and several nodes on one
+//! PostgreSQL.
 
 mod accounts;
 mod auth;
@@ -9,6 +10,7 @@ mod cache;
 mod kit;
 mod listener;
 mod lists;
+mod nodes;
 mod permission_groups;
 mod shapes;
 mod tokens;

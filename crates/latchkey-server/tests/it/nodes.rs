@@ -1,0 +1,336 @@
+//! Several `latchkey serve` processes on one PostgreSQL: starting together on an empty
+//! database, a change on one node refused by the other within a second, and the database
+//! going away and coming back.
+//!
+//! These need PostgreSQL (see `latchkey_store::testing`); the outage test starts a cluster of
+//! its own with `scripts/pg`, since it stops it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use latchkey_store::testing::{fresh_postgres_database, postgres_server};
+use serde_json::{json, Value};
+
+const LATCHKEY: &str = env!("CARGO_BIN_EXE_latchkey");
+
+/// A running `latchkey serve`, killed when dropped.
+struct Node {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Node {
+    /// Starts a node on `database` writing a first admin token (if it creates one) to
+    /// `dir/<name>-admin-token`; returns once it listens.
+    fn start(database: &str, dir: &Path, name: &str) -> Node {
+        let port = free_port();
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(LATCHKEY)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database", database])
+            .arg("--admin-token-file")
+            .arg(dir.join(format!("{name}-admin-token")))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let node = Node {
+            child,
+            base: format!("http://127.0.0.1:{port}/client/v4"),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "node {name} did not start: {}",
+                node.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        node
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+/// `latchkey bootstrap` on `database`: (admin secret, user id).
+fn bootstrap(database: &str) -> (String, String) {
+    let out = Command::new(LATCHKEY)
+        .args(["bootstrap", "--database", database])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let admin: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        admin["token"].as_str().unwrap().to_owned(),
+        admin["user_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn call(method: reqwest::Method, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client
+        .request(method, url)
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(20));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, body)
+}
+
+async fn verify(node: &Node, secret: &str) -> u16 {
+    let url = format!("{}/user/tokens/verify", node.base);
+    call(reqwest::Method::GET, &url, secret, None).await.0
+}
+
+/// Creates a user token (read-only on the user) through `node`: (id, secret).
+async fn create_token(node: &Node, admin: &str, user: &str, name: &str) -> (String, String) {
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("{}/user/tokens", node.base),
+        admin,
+        Some(json!({
+            "name": name,
+            "policies": [{
+                "effect": "allow",
+                "resources": {format!("com.cloudflare.api.user.{user}"): "*"},
+                "permission_groups": [{"id": "0cc3a61731504c89b99ec1be78b77aa0"}]
+            }]
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    (
+        body["result"]["id"].as_str().unwrap().to_owned(),
+        body["result"]["value"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// How long until `node` answers `secret`'s verify with `want` (polling every 5 ms, at
+/// most 5 s).
+async fn time_until(node: &Node, secret: &str, want: u16) -> Duration {
+    let start = Instant::now();
+    loop {
+        if verify(node, secret).await == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "node never answered {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_on_an_empty_database_create_one_admin() {
+    let Some(database) = fresh_postgres_database("nodes_starting_together").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (db_a, dir_a) = (database.clone(), dir.path().to_owned());
+    let (db_b, dir_b) = (database.clone(), dir.path().to_owned());
+    let a = std::thread::spawn(move || Node::start(&db_a, &dir_a, "a"));
+    let b = std::thread::spawn(move || Node::start(&db_b, &dir_b, "b"));
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+
+    let files: Vec<PathBuf> = ["a", "b"]
+        .iter()
+        .map(|n| dir.path().join(format!("{n}-admin-token")))
+        .filter(|f| f.exists())
+        .collect();
+    assert_eq!(files.len(), 1, "one node created the admin:\n{}\n{}", a.log(), b.log());
+    let leftovers = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().to_string_lossy().ends_with(".pending"))
+        .count();
+    assert_eq!(leftovers, 0, "no pending secret file is left behind");
+    let secret = std::fs::read_to_string(&files[0]).unwrap().trim().to_owned();
+    assert_eq!(verify(&a, &secret).await, 200);
+    assert_eq!(verify(&b, &secret).await, 200);
+    let out = Command::new(LATCHKEY)
+        .args(["users", "list", "--database", &database])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_through_one_node_is_refused_by_the_other_within_a_second() {
+    let Some(database) = fresh_postgres_database("a_change_through_one_node").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = Node::start(&database, dir.path(), "a");
+    let b = Node::start(&database, dir.path(), "b");
+    let (admin, user) = bootstrap(&database);
+
+    let (disabled_id, disabled) = create_token(&a, &admin, &user, "to disable").await;
+    let (rolled_id, rolled) = create_token(&a, &admin, &user, "to roll").await;
+    let (deleted_id, deleted) = create_token(&a, &admin, &user, "to delete").await;
+    // Node B has each token cached (its cache keeps them for 30 s on its own).
+    for secret in [&disabled, &rolled, &deleted] {
+        assert_eq!(verify(&b, secret).await, 200);
+        assert_eq!(verify(&b, secret).await, 200);
+    }
+    let tokens = format!("{}/user/tokens", a.base);
+
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        &format!("{tokens}/{disabled_id}"),
+        &admin,
+        Some(json!({"name": "to disable", "status": "disabled", "policies": [{
+            "effect": "allow",
+            "resources": {format!("com.cloudflare.api.user.{user}"): "*"},
+            "permission_groups": [{"id": "0cc3a61731504c89b99ec1be78b77aa0"}]
+        }]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let disable = time_until(&b, &disabled, 401).await;
+
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        &format!("{tokens}/{rolled_id}/value"),
+        &admin,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let roll = time_until(&b, &rolled, 401).await;
+    let new_secret = body["result"].as_str().unwrap();
+    assert_eq!(verify(&b, new_secret).await, 200);
+
+    let (status, body) = call(
+        reqwest::Method::DELETE,
+        &format!("{tokens}/{deleted_id}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    let delete = time_until(&b, &deleted, 401).await;
+
+    println!(
+        "propagation from node A to node B: disable {} ms, roll {} ms, delete {} ms",
+        disable.as_millis(),
+        roll.as_millis(),
+        delete.as_millis()
+    );
+    for (what, took) in [("disable", disable), ("roll", roll), ("delete", delete)] {
+        assert!(
+            took < Duration::from_secs(1),
+            "{what} took {took:?} to reach node B"
+        );
+    }
+}
+
+/// Runs `scripts/pg` with `args`; its standard output.
+fn scripts_pg(args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg");
+    let out = Command::new(script).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/pg {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_going_away_gives_503_and_the_node_recovers_by_itself() {
+    if postgres_server("the_database_going_away").is_none() {
+        return;
+    }
+    // A cluster of its own, since this test stops it.
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        root.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let cluster = root.path().join("pg");
+    let cluster = cluster.to_str().unwrap();
+    let port = free_port().to_string();
+    let server = scripts_pg(&["start", cluster, &port]);
+    struct Stop<'a>(&'a str);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            // Stopped already when the test passed; this is for a failed one.
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg");
+            Command::new(script).args(["stop", self.0]).output().ok();
+        }
+    }
+    let _stop = Stop(cluster);
+
+    let mut node = Node::start(&server, root.path(), "node");
+    let (admin, user) = bootstrap(&server);
+    assert_eq!(verify(&node, &admin).await, 200);
+    let tokens = format!("{}/user/tokens", node.base);
+
+    scripts_pg(&["stop", cluster]);
+    // The node notices the lost connection and stops trusting its cache; from then on every
+    // request that needs the database gets a 503 envelope, within the pool's timeout.
+    let outage = Instant::now();
+    while verify(&node, &admin).await != 503 {
+        assert!(
+            outage.elapsed() < Duration::from_secs(10),
+            "no 503 within 10 s of the database stopping"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let started = Instant::now();
+        let body = (method == reqwest::Method::POST).then(|| json!({"name": "x", "policies": []}));
+        let (status, body) = call(method.clone(), &tokens, &admin, body).await;
+        let took = started.elapsed();
+        assert_eq!(status, 503, "{method} {body:#}");
+        assert_eq!(body["success"], false);
+        assert_eq!(body["errors"][0]["code"], 1015, "{body:#}");
+        assert!(took < Duration::from_secs(5), "{method} took {took:?}");
+        println!("{method} during the outage: 503 after {} ms", took.as_millis());
+    }
+    assert!(node.is_running(), "the node survives the outage");
+
+    scripts_pg(&["start", cluster, &port]);
+    let back = Instant::now();
+    while verify(&node, &admin).await != 200 {
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "the node did not recover within 15 s: {}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("recovered {} ms after the database came back", back.elapsed().as_millis());
+    let (_, secret) = create_token(&node, &admin, &user, "after the outage").await;
+    assert_eq!(verify(&node, &secret).await, 200);
+    assert!(!node.log().contains("panicked"), "{}", node.log());
+}
