@@ -1,4 +1,5 @@
-//! The `latchkey` command line: `serve`, `migrate`, `bootstrap`, `users`, `accounts`.
+//! The `latchkey` command line: `serve`, `migrate`, `bootstrap`, `users`, `accounts`,
+//! `export`, `import`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,12 +36,37 @@ pub enum Command {
     /// Add and list accounts and their members.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Write every user, account, membership and token (with its secret's hash, never a
+    /// secret) as JSON lines.
+    Export(ExportArgs),
+    /// Read an export into an empty database; every token keeps working with its secret.
+    Import(ImportArgs),
+}
+
+/// Options of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub db: DatabaseArg,
+    /// File to write (mode 0600) [default: standard output].
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Options of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub db: DatabaseArg,
+    /// File to read [default: standard input].
+    #[arg(long)]
+    pub input: Option<PathBuf>,
 }
 
 /// `--database`, shared by every command.
 #[derive(Debug, Args)]
 pub struct DatabaseArg {
-    /// Database URL (sqlite://path).
+    /// Database URL (sqlite://path or postgres://user:password@host/database).
     #[arg(
         long,
         env = "LATCHKEY_DATABASE_URL",
@@ -227,6 +253,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 strict_delegation: args.strict_delegation,
             })
             .await
+        }
+        Command::Export(args) => {
+            let store = open(&args.db).await?;
+            let counts = match &args.output {
+                Some(path) => {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let mut out = std::io::BufWriter::new(file);
+                    let counts = crate::transfer::export(store.as_ref(), &mut out).await?;
+                    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                    counts
+                }
+                None => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    crate::transfer::export(store.as_ref(), &mut out).await?
+                }
+            };
+            eprintln!("exported {}", serde_json::to_string(&counts)?);
+            Ok(())
+        }
+        Command::Import(args) => {
+            let store = open(&args.db).await?;
+            let counts = match &args.input {
+                Some(path) => {
+                    let file = std::fs::File::open(path)
+                        .with_context(|| format!("opening {}", path.display()))?;
+                    let input = std::io::BufReader::new(file);
+                    crate::transfer::import(store.as_ref(), input, clock.now()).await?
+                }
+                None => {
+                    let input = std::io::stdin().lock();
+                    crate::transfer::import(store.as_ref(), input, clock.now()).await?
+                }
+            };
+            eprintln!("imported {}", serde_json::to_string(&counts)?);
+            Ok(())
         }
         Command::Migrate(db) => {
             open(&db).await?;

@@ -19,6 +19,7 @@ pub mod last_used;
 pub mod permission_groups_file;
 pub mod serve;
 pub mod state;
+pub mod transfer;
 
 pub use app::router;
 pub use state::{AppState, Limits};

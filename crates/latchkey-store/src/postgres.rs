@@ -23,7 +23,7 @@ use sqlx::{Executor, PgPool, Postgres};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use crate::error::{found, foreign_key_violation, unique_violation, StoreError};
+use crate::error::{foreign_key_violation, found, unique_violation, StoreError};
 use crate::model::{Account, Direction, ListQuery, NewAdmin, Page, User};
 use crate::rows::{self, AccountRow, ExportRow, TokenRow, UserRow, TOKEN_COLUMNS};
 use crate::{Change, Store};
@@ -91,12 +91,14 @@ impl Store for PgStore {
     }
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        sqlx::query_as::<_, UserRow>("SELECT id, email, created_on FROM users ORDER BY created_on, seq")
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(User::try_from)
-            .collect()
+        sqlx::query_as::<_, UserRow>(
+            "SELECT id, email, created_on FROM users ORDER BY created_on, seq",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(User::try_from)
+        .collect()
     }
 
     async fn count_users(&self) -> Result<u64, StoreError> {
@@ -600,7 +602,10 @@ mod tests {
         assert_eq!(parse_change(&format!("t:{a}")), Some(Change::Token(a)));
         assert_eq!(
             parse_change(&format!("m:{a}:{b}")),
-            Some(Change::Membership { account: a, user: b })
+            Some(Change::Membership {
+                account: a,
+                user: b
+            })
         );
         assert_eq!(parse_change("x:1"), None);
         assert_eq!(parse_change("t:nope"), None);

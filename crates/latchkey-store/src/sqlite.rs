@@ -15,7 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Executor, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 
-use crate::error::{found, foreign_key_violation, unique_violation, StoreError};
+use crate::error::{foreign_key_violation, found, unique_violation, StoreError};
 use crate::group_commit::Inserter;
 use crate::model::{Account, Direction, ListQuery, NewAdmin, Page, User};
 use crate::rows::{self, AccountRow, ExportRow, TokenRow, UserRow, TOKEN_COLUMNS};
@@ -79,14 +79,13 @@ impl SqliteStore {
             return Ok(());
         }
         let (kind, owner_id) = rows::owner_columns(owner);
-        let exists: Option<(i64,)> = sqlx::query_as(
-            "SELECT 1 FROM tokens WHERE id = ? AND owner_kind = ? AND owner_id = ?",
-        )
-        .bind(id.to_string())
-        .bind(kind)
-        .bind(owner_id)
-        .fetch_optional(&self.writer)
-        .await?;
+        let exists: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM tokens WHERE id = ? AND owner_kind = ? AND owner_id = ?")
+                .bind(id.to_string())
+                .bind(kind)
+                .bind(owner_id)
+                .fetch_optional(&self.writer)
+                .await?;
         Err(if exists.is_some() {
             StoreError::Changed
         } else {
@@ -94,7 +93,6 @@ impl SqliteStore {
         })
     }
 }
-
 
 #[async_trait]
 impl Store for SqliteStore {

@@ -23,9 +23,7 @@ pub fn postgres_server(test: &str) -> Option<String> {
              (scripts/test starts a throwaway server and sets both)"
         ),
         _ => {
-            eprintln!(
-                "SKIPPED {test}: no PostgreSQL ({POSTGRES_ENV} unset; scripts/test runs it)"
-            );
+            eprintln!("SKIPPED {test}: no PostgreSQL ({POSTGRES_ENV} unset; scripts/test runs it)");
             None
         }
     }

@@ -6,132 +6,13 @@
 //! its own with `scripts/pg`, since it stops it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use latchkey_store::testing::{fresh_postgres_database, postgres_server};
-use serde_json::{json, Value};
+use serde_json::json;
 
-const LATCHKEY: &str = env!("CARGO_BIN_EXE_latchkey");
-
-/// A running `latchkey serve`, killed when dropped.
-struct Node {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Node {
-    /// Starts a node on `database` writing a first admin token (if it creates one) to
-    /// `dir/<name>-admin-token`; returns once it listens.
-    fn start(database: &str, dir: &Path, name: &str) -> Node {
-        let port = free_port();
-        let log = dir.join(format!("{name}.log"));
-        let child = Command::new(LATCHKEY)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database", database])
-            .arg("--admin-token-file")
-            .arg(dir.join(format!("{name}-admin-token")))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let node = Node {
-            child,
-            base: format!("http://127.0.0.1:{port}/client/v4"),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "node {name} did not start: {}",
-                node.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        node
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
-fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().port()
-}
-
-/// `latchkey bootstrap` on `database`: (admin secret, user id).
-fn bootstrap(database: &str) -> (String, String) {
-    let out = Command::new(LATCHKEY)
-        .args(["bootstrap", "--database", database])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let admin: Value = serde_json::from_slice(&out.stdout).unwrap();
-    (
-        admin["token"].as_str().unwrap().to_owned(),
-        admin["user_id"].as_str().unwrap().to_owned(),
-    )
-}
-
-async fn call(method: reqwest::Method, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let mut request = client
-        .request(method, url)
-        .bearer_auth(token)
-        .timeout(Duration::from_secs(20));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    (status, body)
-}
-
-async fn verify(node: &Node, secret: &str) -> u16 {
-    let url = format!("{}/user/tokens/verify", node.base);
-    call(reqwest::Method::GET, &url, secret, None).await.0
-}
-
-/// Creates a user token (read-only on the user) through `node`: (id, secret).
-async fn create_token(node: &Node, admin: &str, user: &str, name: &str) -> (String, String) {
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &format!("{}/user/tokens", node.base),
-        admin,
-        Some(json!({
-            "name": name,
-            "policies": [{
-                "effect": "allow",
-                "resources": {format!("com.cloudflare.api.user.{user}"): "*"},
-                "permission_groups": [{"id": "0cc3a61731504c89b99ec1be78b77aa0"}]
-            }]
-        })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body:#}");
-    (
-        body["result"]["id"].as_str().unwrap().to_owned(),
-        body["result"]["value"].as_str().unwrap().to_owned(),
-    )
-}
+use crate::process::{bootstrap, call, create_token, free_port, verify, Node, LATCHKEY};
 
 /// How long until `node` answers `secret`'s verify with `want` (polling every 5 ms, at
 /// most 5 s).
@@ -166,13 +47,28 @@ async fn nodes_starting_together_on_an_empty_database_create_one_admin() {
         .map(|n| dir.path().join(format!("{n}-admin-token")))
         .filter(|f| f.exists())
         .collect();
-    assert_eq!(files.len(), 1, "one node created the admin:\n{}\n{}", a.log(), b.log());
+    assert_eq!(
+        files.len(),
+        1,
+        "one node created the admin:\n{}\n{}",
+        a.log(),
+        b.log()
+    );
     let leftovers = std::fs::read_dir(dir.path())
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().to_string_lossy().ends_with(".pending"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .to_string_lossy()
+                .ends_with(".pending")
+        })
         .count();
     assert_eq!(leftovers, 0, "no pending secret file is left behind");
-    let secret = std::fs::read_to_string(&files[0]).unwrap().trim().to_owned();
+    let secret = std::fs::read_to_string(&files[0])
+        .unwrap()
+        .trim()
+        .to_owned();
     assert_eq!(verify(&a, &secret).await, 200);
     assert_eq!(verify(&b, &secret).await, 200);
     let out = Command::new(LATCHKEY)
@@ -206,11 +102,13 @@ async fn a_change_through_one_node_is_refused_by_the_other_within_a_second() {
         reqwest::Method::PUT,
         &format!("{tokens}/{disabled_id}"),
         &admin,
-        Some(json!({"name": "to disable", "status": "disabled", "policies": [{
-            "effect": "allow",
-            "resources": {format!("com.cloudflare.api.user.{user}"): "*"},
-            "permission_groups": [{"id": "0cc3a61731504c89b99ec1be78b77aa0"}]
-        }]})),
+        Some(
+            json!({"name": "to disable", "status": "disabled", "policies": [{
+                "effect": "allow",
+                "resources": {format!("com.cloudflare.api.user.{user}"): "*"},
+                "permission_groups": [{"id": "0cc3a61731504c89b99ec1be78b77aa0"}]
+            }]}),
+        ),
     )
     .await;
     assert_eq!(status, 200, "{body:#}");
@@ -315,7 +213,10 @@ async fn the_database_going_away_gives_503_and_the_node_recovers_by_itself() {
         assert_eq!(body["success"], false);
         assert_eq!(body["errors"][0]["code"], 1015, "{body:#}");
         assert!(took < Duration::from_secs(5), "{method} took {took:?}");
-        println!("{method} during the outage: 503 after {} ms", took.as_millis());
+        println!(
+            "{method} during the outage: 503 after {} ms",
+            took.as_millis()
+        );
     }
     assert!(node.is_running(), "the node survives the outage");
 
@@ -329,7 +230,10 @@ async fn the_database_going_away_gives_503_and_the_node_recovers_by_itself() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!("recovered {} ms after the database came back", back.elapsed().as_millis());
+    println!(
+        "recovered {} ms after the database came back",
+        back.elapsed().as_millis()
+    );
     let (_, secret) = create_token(&node, &admin, &user, "after the outage").await;
     assert_eq!(verify(&node, &secret).await, 200);
     assert!(!node.log().contains("panicked"), "{}", node.log());

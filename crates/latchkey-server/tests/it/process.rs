@@ -1,0 +1,137 @@
+//! `latchkey serve` as a separate process, and calls to it over HTTP.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const LATCHKEY: &str = env!("CARGO_BIN_EXE_latchkey");
+
+/// A running `latchkey serve`, killed when dropped.
+pub struct Node {
+    child: Child,
+    pub base: String,
+    log: PathBuf,
+}
+
+impl Node {
+    /// Starts a node on `database` writing a first admin token (if it creates one) to
+    /// `dir/<name>-admin-token`; returns once it listens.
+    pub fn start(database: &str, dir: &Path, name: &str) -> Node {
+        let port = free_port();
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(LATCHKEY)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database", database])
+            .arg("--admin-token-file")
+            .arg(dir.join(format!("{name}-admin-token")))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let node = Node {
+            child,
+            base: format!("http://127.0.0.1:{port}/client/v4"),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "node {name} did not start: {}",
+                node.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        node
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+pub fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+/// `latchkey bootstrap` on `database`: (admin secret, user id).
+pub fn bootstrap(database: &str) -> (String, String) {
+    let out = Command::new(LATCHKEY)
+        .args(["bootstrap", "--database", database])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let admin: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        admin["token"].as_str().unwrap().to_owned(),
+        admin["user_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+pub async fn call(
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client
+        .request(method, url)
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(20));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, body)
+}
+
+pub async fn verify(node: &Node, secret: &str) -> u16 {
+    let url = format!("{}/user/tokens/verify", node.base);
+    call(reqwest::Method::GET, &url, secret, None).await.0
+}
+
+/// Creates a user token (read-only on the user) through `node`: (id, secret).
+pub async fn create_token(node: &Node, admin: &str, user: &str, name: &str) -> (String, String) {
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("{}/user/tokens", node.base),
+        admin,
+        Some(json!({
+            "name": name,
+            "policies": [{
+                "effect": "allow",
+                "resources": {format!("com.cloudflare.api.user.{user}"): "*"},
+                "permission_groups": [{"id": "0cc3a61731504c89b99ec1be78b77aa0"}]
+            }]
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    (
+        body["result"]["id"].as_str().unwrap().to_owned(),
+        body["result"]["value"].as_str().unwrap().to_owned(),
+    )
+}
