@@ -259,3 +259,27 @@ impl IntoResponse for ApiError {
 pub fn pointer_segment(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_failures_map_to_what_the_client_can_do_about_them() {
+        let changed = ApiError::from(StoreError::Changed);
+        assert_eq!(changed.status, StatusCode::CONFLICT);
+        assert_eq!(changed.errors[0].code, codes::CHANGED_CONCURRENTLY);
+        for down in [
+            StoreError::Unavailable("connection refused".into()),
+            StoreError::Aborted("the writer has stopped".into()),
+        ] {
+            let e = ApiError::from(down);
+            assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(e.errors[0].code, codes::UNAVAILABLE);
+            assert!(!e.errors[0].message.contains("refused"), "no detail leaks");
+        }
+        let corrupt = ApiError::from(StoreError::Corrupt("status: x".into()));
+        assert_eq!(corrupt.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(corrupt.errors[0].message, "Internal error");
+    }
+}
