@@ -99,7 +99,12 @@ pub async fn owner_holds(
         };
         let holds = match owner {
             Owner::Account(own) => own == account,
-            Owner::User(user) => state.store.is_member(account, user).await?,
+            Owner::User(user) => {
+                state
+                    .memberships
+                    .is_member(state.store.as_ref(), account, user)
+                    .await?
+            }
         };
         if !holds {
             return Ok(false);

@@ -13,7 +13,7 @@
 //!   after its commit. A read that started before an invalidation does not insert what it
 //!   read (the epoch guard), so a stale token cannot slip back in behind a write.
 //! - With several nodes on PostgreSQL, every node follows the database's change feed
-//!   ([`TokenCache::follow`]): a change on any node drops the token here too, and a lost
+//!   ([`crate::state::AppState::follow`]): a change on any node drops the token here too, and a lost
 //!   feed connection drops everything.
 //! - Expiry needs no invalidation: status, time window and address are judged per request.
 //!
@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use latchkey_core::{Id, SecretHash, Token};
-use latchkey_store::{Change, Store, StoreError};
+use latchkey_store::{Store, StoreError};
 use quick_cache::sync::Cache;
 
 /// Longest a cached token is used before it is read again.
@@ -142,17 +142,6 @@ impl TokenCache {
         }
     }
 
-    /// Applies the store's change feed (see [`Store::watch`]) until it ends.
-    pub async fn follow(&self, mut changes: tokio::sync::mpsc::Receiver<Change>) {
-        while let Some(change) = changes.recv().await {
-            match change {
-                Change::Token(id) => self.forget(id),
-                Change::Resync => self.clear(),
-                Change::Membership { .. } => {}
-            }
-        }
-    }
-
     /// How many tokens are cached.
     pub fn len(&self) -> usize {
         self.maps.as_ref().map_or(0, |maps| maps.tokens.len())
@@ -165,19 +154,20 @@ impl TokenCache {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use latchkey_core::{Owner, Secret, SecretKind};
     use latchkey_store::{Account, ListQuery, NewAdmin, Page, User};
     use std::sync::atomic::AtomicUsize;
     use time::OffsetDateTime;
 
-    /// A store holding one token, counting lookups, and able to run a write "concurrently"
-    /// with a lookup (between the read and the cache insert).
-    struct OneToken {
-        token: Token,
-        lookups: AtomicUsize,
-        during_lookup: Option<Arc<TokenCache>>,
+    /// A store holding one token (whose owner is a member of every account), counting
+    /// lookups, and able to run a write "concurrently" with a lookup (between the read and
+    /// the cache insert).
+    pub(crate) struct OneToken {
+        pub token: Token,
+        pub lookups: AtomicUsize,
+        pub during_lookup: Option<Arc<TokenCache>>,
     }
 
     #[async_trait::async_trait]
@@ -217,7 +207,8 @@ mod tests {
             unreachable!()
         }
         async fn is_member(&self, _: Id, _: Id) -> Result<bool, StoreError> {
-            unreachable!()
+            self.lookups.fetch_add(1, Ordering::SeqCst);
+            Ok(true)
         }
         async fn insert_token(&self, _: &Token, _: &SecretHash, _: u64) -> Result<(), StoreError> {
             unreachable!()
@@ -264,7 +255,7 @@ mod tests {
         }
     }
 
-    fn token() -> Token {
+    pub(crate) fn token() -> Token {
         Token::new(Owner::User(Id::random()), "t", OffsetDateTime::now_utc())
     }
 

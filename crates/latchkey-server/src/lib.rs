@@ -16,6 +16,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod last_used;
+pub mod memberships;
 pub mod permission_groups_file;
 pub mod serve;
 pub mod state;

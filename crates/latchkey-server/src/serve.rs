@@ -57,8 +57,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .with_strict_delegation(config.strict_delegation);
     let flusher = state.last_used.spawn_flusher(Arc::clone(&store));
     if let Some(changes) = store.watch() {
-        let cache = Arc::clone(&state.cache);
-        tokio::spawn(async move { cache.follow(changes).await });
+        let state = state.clone();
+        tokio::spawn(async move { state.follow(changes).await });
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

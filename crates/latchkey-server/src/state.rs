@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 use latchkey_core::{Catalogue, Clock};
-use latchkey_store::Store;
+use latchkey_store::{Change, Store};
 
 use crate::cache::TokenCache;
 use crate::last_used::LastUsed;
+use crate::memberships::MembershipCache;
 
 /// Limits that shape the API's behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,8 @@ pub struct AppState {
     pub last_used: Arc<LastUsed>,
     /// Token lookups by secret hash.
     pub cache: Arc<TokenCache>,
+    /// Membership answers.
+    pub memberships: Arc<MembershipCache>,
     /// Proxies whose `X-Forwarded-For` is believed (see [`crate::client_ip`]).
     pub trusted_proxies: Arc<[IpNet]>,
     /// Whether a token may only create tokens within its own grants.
@@ -64,6 +67,7 @@ impl AppState {
             limits,
             last_used: Arc::new(LastUsed::default()),
             cache: Arc::new(TokenCache::new(limits.token_cache_size)),
+            memberships: Arc::new(MembershipCache::new(limits.token_cache_size)),
             trusted_proxies: Arc::from(Vec::new()),
             strict_delegation: false,
         }
@@ -79,6 +83,22 @@ impl AppState {
     pub fn with_trusted_proxies(mut self, proxies: Vec<IpNet>) -> Self {
         self.trusted_proxies = Arc::from(proxies);
         self
+    }
+
+    /// Applies the store's change feed (see [`latchkey_store::Store::watch`]) to the caches
+    /// until it ends.
+    pub async fn follow(&self, mut changes: tokio::sync::mpsc::Receiver<Change>) {
+        while let Some(change) = changes.recv().await {
+            match change {
+                Change::Token(id) => self.cache.forget(id),
+                Change::Membership { account, user } => self.memberships.forget(account, user),
+                Change::Memberships => self.memberships.clear(),
+                Change::Resync => {
+                    self.cache.clear();
+                    self.memberships.clear();
+                }
+            }
+        }
     }
 
     /// Turns strict delegation on or off.

@@ -103,8 +103,7 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Changes committed by any process on this database, as they happen, for cache
-    /// invalidation across nodes. `None` when the backend has no such feed (SQLite: one
-    /// process serves it, and caches fall back to their time bounds).
+    /// invalidation across processes and nodes. `None` when the backend has no such feed.
     fn watch(&self) -> Option<tokio::sync::mpsc::Receiver<Change>> {
         None
     }
@@ -115,6 +114,8 @@ pub trait Store: Send + Sync + 'static {
 pub enum Change {
     /// Token `id` was updated, rolled or deleted.
     Token(Id),
+    /// Some memberships were added or removed (which ones is not known).
+    Memberships,
     /// A membership was added or removed.
     Membership {
         /// The account.

@@ -120,7 +120,7 @@ impl TryFrom<TokenRow> for Token {
             serde_json::from_str(&row.policies).map_err(|e| corrupt("policies", e))?;
         let condition: Condition =
             serde_json::from_str(&row.condition).map_err(|e| corrupt("condition", e))?;
-        Ok(Token {
+        let mut token = Token {
             id: id(&row.id)?,
             owner,
             name: row.name,
@@ -133,7 +133,9 @@ impl TryFrom<TokenRow> for Token {
             policies,
             condition,
             revision: u64::try_from(row.revision).map_err(|e| corrupt("revision", e))?,
-        })
+        };
+        token.shrink_to_fit();
+        Ok(token)
     }
 }
 

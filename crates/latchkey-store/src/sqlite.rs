@@ -14,12 +14,13 @@ use latchkey_core::{Id, Owner, SecretHash, Token};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Executor, Sqlite, SqlitePool};
 use time::OffsetDateTime;
+use tokio::sync::mpsc;
 
 use crate::error::{foreign_key_violation, found, unique_violation, StoreError};
 use crate::group_commit::Inserter;
 use crate::model::{Account, Direction, ListQuery, NewAdmin, Page, User};
 use crate::rows::{self, AccountRow, ExportRow, TokenRow, UserRow, TOKEN_COLUMNS};
-use crate::Store;
+use crate::{Change, Store};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -424,7 +425,45 @@ impl Store for SqliteStore {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
     }
+
+    /// Polls the membership change counter every [`WATCH_INTERVAL`]: the CLI changes
+    /// memberships from another process. (Tokens are changed only through `serve`, which
+    /// invalidates its own cache.)
+    fn watch(&self) -> Option<mpsc::Receiver<Change>> {
+        let (changes, receiver) = mpsc::channel(16);
+        let reader = self.reader.clone();
+        tokio::spawn(async move {
+            let mut seen = None;
+            let mut tick = tokio::time::interval(WATCH_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let count: Result<(i64,), _> =
+                    sqlx::query_as("SELECT n FROM change_counts WHERE what = 'memberships'")
+                        .fetch_one(&reader)
+                        .await;
+                match count {
+                    Ok((n,)) => {
+                        if seen.is_some_and(|seen| seen != n)
+                            && changes.send(Change::Memberships).await.is_err()
+                        {
+                            return;
+                        }
+                        seen = Some(n);
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot read the change counter"),
+                }
+                if changes.is_closed() {
+                    return;
+                }
+            }
+        });
+        Some(receiver)
+    }
 }
+
+/// How often a SQLite node looks for membership changes made by another process.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 
 async fn insert_user<'e>(
     db: impl Executor<'e, Database = Sqlite>,

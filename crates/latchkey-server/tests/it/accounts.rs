@@ -105,17 +105,35 @@ async fn user_tokens_reach_accounts_only_while_their_user_is_a_member() {
     app.get(&app.tokens_path(Family::Account), &wild).await.ok();
     app.get(&other_path, &wild).await.assert_error(403, 9109);
 
+    // Memberships change through the store, as the CLI changes them from another process;
+    // the node's cached answers follow within the change feed's delay.
     let now = app.clock_now();
     app.state
         .store
         .add_member(other, app.admin.user_id, now)
         .await
         .unwrap();
-    app.get(&other_path, &wild).await.ok();
+    let took = until_status(&app, &other_path, &wild, 200).await;
+    println!("membership added: seen after {} ms", took.as_millis());
     app.state
         .store
         .remove_member(other, app.admin.user_id)
         .await
         .unwrap();
+    let took = until_status(&app, &other_path, &wild, 403).await;
+    println!("membership removed: seen after {} ms", took.as_millis());
     app.get(&other_path, &wild).await.assert_error(403, 9109);
+}
+
+/// How long until `GET path` answers `status` (at most 2 s: SQLite's poll is every 0.5 s).
+async fn until_status(app: &TestApp, path: &str, token: &str, status: u16) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    while app.get(path, token).await.status.as_u16() != status {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(2),
+            "{path} never answered {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    start.elapsed()
 }

@@ -107,6 +107,11 @@ impl TestApp {
             .await
             .unwrap();
         let state = AppState::new(store, clock.clone(), limits);
+        // As `serve` does: follow the store's change feed.
+        if let Some(changes) = state.store.watch() {
+            let state = state.clone();
+            tokio::spawn(async move { state.follow(changes).await });
+        }
         TestApp {
             state,
             clock,
