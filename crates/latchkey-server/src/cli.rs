@@ -70,6 +70,7 @@ pub struct DatabaseArg {
     #[arg(
         long,
         env = "LATCHKEY_DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://latchkey.db"
     )]
     pub database: String,
@@ -196,9 +197,12 @@ pub enum AccountsCommand {
 }
 
 async fn open(db: &DatabaseArg) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    latchkey_store::open(&db.database)
-        .await
-        .with_context(|| format!("opening database {}", db.database))
+    latchkey_store::open(&db.database).await.with_context(|| {
+        format!(
+            "opening database {}",
+            latchkey_store::redacted_url(&db.database)
+        )
+    })
 }
 
 fn timestamp(t: time::OffsetDateTime) -> String {
@@ -298,7 +302,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate(db) => {
             open(&db).await?;
-            eprintln!("database {} is up to date", db.database);
+            eprintln!(
+                "database {} is up to date",
+                latchkey_store::redacted_url(&db.database)
+            );
             Ok(())
         }
         Command::Bootstrap(args) => {

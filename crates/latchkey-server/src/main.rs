@@ -3,8 +3,15 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    limit_malloc_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
@@ -13,4 +20,22 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     latchkey_server::cli::run(latchkey_server::cli::Cli::parse()).await
+}
+
+/// glibc's allocator gives threads up to eight arenas per core, and latchkey's threads
+/// (Tokio's workers, one per SQLite connection) each fill their own with cached tokens and
+/// rows: memory that stays resident. One arena per core measured 146 MB instead of 166 MB
+/// after verifying 100,000 distinct tokens, at the same verify throughput (README,
+/// "Performance"). Set before any thread starts; `MALLOC_ARENA_MAX` in the environment
+/// still wins.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
+        // SAFETY: mallopt only sets an allocator parameter; no other thread exists yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
+    }
 }

@@ -43,7 +43,12 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     };
     let store = latchkey_store::open(&config.database)
         .await
-        .with_context(|| format!("opening database {}", config.database))?;
+        .with_context(|| {
+            format!(
+                "opening database {}",
+                latchkey_store::redacted_url(&config.database)
+            )
+        })?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let token_file = config
         .admin_token_file

@@ -141,6 +141,24 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
+/// `url` with its password (if any) replaced by `***`, for messages and logs.
+pub fn redacted_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &url[..scheme_end],
+            &authority[..colon],
+            &rest[at..]
+        ),
+        _ => url.to_owned(),
+    }
+}
+
 /// The file behind a `sqlite:` URL, if it names one.
 pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     use std::str::FromStr;
@@ -148,4 +166,27 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let path = options.get_filename();
     (!path.as_os_str().is_empty() && path != std::path::Path::new(":memory:"))
         .then(|| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_url;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redacted_url("postgres://latchkey:s3cr%40t@db:5432/latchkey?sslmode=require"),
+            "postgres://latchkey:***@db:5432/latchkey?sslmode=require"
+        );
+        assert_eq!(
+            redacted_url("postgres://u@h/d"),
+            "postgres://u@h/d",
+            "no password, nothing to hide"
+        );
+        assert_eq!(redacted_url("sqlite://latchkey.db"), "sqlite://latchkey.db");
+        assert_eq!(
+            redacted_url("sqlite:///tmp/a:b@c.db"),
+            "sqlite:///tmp/a:b@c.db"
+        );
+    }
 }
