@@ -8,7 +8,7 @@ use crate::kit::*;
 
 #[tokio::test]
 async fn a_cached_token_is_served_without_the_database_until_a_write_forgets_it() {
-    let app = TestApp::new().await;
+    let app = TestApp::without_change_feed().await;
     let (id, secret) = app.create_with(Family::User, API_TOKENS_READ).await;
     let verify = "/client/v4/user/tokens/verify";
     app.get(verify, &secret).await.ok();
@@ -29,7 +29,7 @@ async fn a_cached_token_is_served_without_the_database_until_a_write_forgets_it(
 
 #[tokio::test]
 async fn unknown_secrets_are_remembered_briefly() {
-    let app = TestApp::new().await;
+    let app = TestApp::without_change_feed().await;
     let secret = Secret::generate(SecretKind::User);
     let verify = "/client/v4/user/tokens/verify";
     app.get(verify, secret.expose())

@@ -99,6 +99,16 @@ impl TestApp {
     }
 
     pub async fn with_limits(limits: Limits) -> Self {
+        Self::build(limits, true).await
+    }
+
+    /// An app that does not follow the store's change feed: for tests of the cache alone,
+    /// which change the database behind latchkey's back (the feed would see that).
+    pub async fn without_change_feed() -> Self {
+        Self::build(Limits::default(), false).await
+    }
+
+    async fn build(limits: Limits, follow_changes: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = database_url(&dir).await;
         let store = latchkey_store::open(&url).await.unwrap();
@@ -108,9 +118,11 @@ impl TestApp {
             .unwrap();
         let state = AppState::new(store, clock.clone(), limits);
         // As `serve` does: follow the store's change feed.
-        if let Some(changes) = state.store.watch() {
-            let state = state.clone();
-            tokio::spawn(async move { state.follow(changes).await });
+        if follow_changes {
+            if let Some(changes) = state.store.watch() {
+                let state = state.clone();
+                tokio::spawn(async move { state.follow(changes).await });
+            }
         }
         TestApp {
             state,
