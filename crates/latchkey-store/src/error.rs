@@ -63,7 +63,20 @@ fn unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
-pub(crate) fn unique_violation(e: &sqlx::Error) -> bool {
+/// Maps a unique-key violation to `Conflict(what())` and any other error as usual.
+pub(crate) fn conflict_if_unique(
+    what: impl FnOnce() -> String,
+) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| {
+        if unique_violation(&e) {
+            StoreError::Conflict(what())
+        } else {
+            e.into()
+        }
+    }
+}
+
+fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 

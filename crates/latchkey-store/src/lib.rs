@@ -143,18 +143,12 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 
 /// `url` with its password (if any) replaced by `***`, for messages and logs.
 pub fn redacted_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => format!(
-            "{}{}:***{}",
-            &url[..scheme_end],
-            &authority[..colon],
-            &rest[at..]
-        ),
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Fails only for URLs that cannot carry a password, which this one did.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
         _ => url.to_owned(),
     }
 }

@@ -23,7 +23,7 @@ use sqlx::{Executor, PgPool, Postgres};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use crate::error::{foreign_key_violation, found, unique_violation, StoreError};
+use crate::error::{conflict_if_unique, foreign_key_violation, found, StoreError};
 use crate::model::{Account, Direction, ListQuery, NewAdmin, Page, User};
 use crate::rows::{self, AccountRow, ExportRow, TokenRow, UserRow, TOKEN_COLUMNS};
 use crate::{Change, Store};
@@ -354,13 +354,13 @@ impl Store for PgStore {
                     .push_bind(rows::condition_json(token))
                     .push_bind(rows::revision(token));
             });
-            insert.build().execute(&mut *tx).await.map_err(|e| {
-                if unique_violation(&e) {
-                    StoreError::Conflict("a token id or secret already exists".into())
-                } else {
-                    e.into()
-                }
-            })?;
+            insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict_if_unique(|| {
+                    "a token id or secret already exists".into()
+                }))?;
         }
         tx.commit().await?;
         Ok(tokens.len() as u64)
@@ -507,13 +507,9 @@ async fn insert_user<'e>(
         .bind(rows::secs(user.created_on))
         .execute(db)
         .await
-        .map_err(|e| {
-            if unique_violation(&e) {
-                StoreError::Conflict(format!("a user with email {} exists", user.email))
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(conflict_if_unique(|| {
+            format!("a user with email {} exists", user.email)
+        }))?;
     Ok(())
 }
 
@@ -543,12 +539,10 @@ async fn insert_membership<'e>(
         .execute(db)
         .await
         .map_err(|e| {
-            if unique_violation(&e) {
-                StoreError::Conflict(format!("user {user} is already a member of {account}"))
-            } else if foreign_key_violation(&e) {
+            if foreign_key_violation(&e) {
                 StoreError::NotFound
             } else {
-                e.into()
+                conflict_if_unique(|| format!("user {user} is already a member of {account}"))(e)
             }
         })?;
     Ok(())
@@ -581,13 +575,9 @@ async fn insert_token<'e>(
     .bind(rows::revision(token))
     .execute(db)
     .await
-    .map_err(|e| {
-        if unique_violation(&e) {
-            StoreError::Conflict("token id or secret already exists".into())
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(conflict_if_unique(|| {
+        "token id or secret already exists".into()
+    }))?;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use sqlx::{Executor, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use crate::error::{foreign_key_violation, found, unique_violation, StoreError};
+use crate::error::{conflict_if_unique, foreign_key_violation, found, StoreError};
 use crate::group_commit::Inserter;
 use crate::model::{Account, Direction, ListQuery, NewAdmin, Page, User};
 use crate::rows::{self, AccountRow, ExportRow, TokenRow, UserRow, TOKEN_COLUMNS};
@@ -352,13 +352,13 @@ impl Store for SqliteStore {
                     .push_bind(rows::condition_json(token))
                     .push_bind(rows::revision(token));
             });
-            insert.build().execute(&mut *tx).await.map_err(|e| {
-                if unique_violation(&e) {
-                    StoreError::Conflict("a token id or secret already exists".into())
-                } else {
-                    e.into()
-                }
-            })?;
+            insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict_if_unique(|| {
+                    "a token id or secret already exists".into()
+                }))?;
         }
         tx.commit().await?;
         Ok(tokens.len() as u64)
@@ -475,13 +475,9 @@ async fn insert_user<'e>(
         .bind(rows::secs(user.created_on))
         .execute(db)
         .await
-        .map_err(|e| {
-            if unique_violation(&e) {
-                StoreError::Conflict(format!("a user with email {} exists", user.email))
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(conflict_if_unique(|| {
+            format!("a user with email {} exists", user.email)
+        }))?;
     Ok(())
 }
 
@@ -511,12 +507,10 @@ async fn insert_membership<'e>(
         .execute(db)
         .await
         .map_err(|e| {
-            if unique_violation(&e) {
-                StoreError::Conflict(format!("user {user} is already a member of {account}"))
-            } else if foreign_key_violation(&e) {
+            if foreign_key_violation(&e) {
                 StoreError::NotFound
             } else {
-                e.into()
+                conflict_if_unique(|| format!("user {user} is already a member of {account}"))(e)
             }
         })?;
     Ok(())
@@ -554,13 +548,7 @@ pub(crate) async fn insert_token<'e>(
     .bind(i64::try_from(quota).unwrap_or(i64::MAX))
     .execute(db)
     .await
-    .map_err(|e| {
-        if unique_violation(&e) {
-            StoreError::Conflict("token id or secret already exists".into())
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(conflict_if_unique(|| "token id or secret already exists".into()))?;
     if done.rows_affected() == 0 {
         return Err(StoreError::QuotaExceeded(quota));
     }

@@ -47,21 +47,10 @@ pub async fn fresh_postgres_database(test: &str) -> Option<String> {
 
 /// `url` with its database name replaced by `name`.
 pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_end = base
-        .find("://")
-        .map(|scheme| scheme + 3)
-        .and_then(|start| base[start..].find('/').map(|slash| start + slash))
-        .unwrap_or(base.len());
-    let mut out = format!("{}/{name}", &base[..authority_end]);
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
+    let mut parsed =
+        url::Url::parse(url).unwrap_or_else(|e| panic!("{POSTGRES_ENV} is not a URL: {e}"));
+    parsed.set_path(&format!("/{name}"));
+    parsed.to_string()
 }
 
 #[cfg(test)]

@@ -171,10 +171,6 @@ pub async fn update(
         .map_err(not_found_at(&uri))?;
     state.cache.forget(token.id);
     tracing::info!(token_id = %token.id, actor = %principal.token.id, "token updated");
-    let token = Token {
-        revision: token.revision + 1,
-        ..token
-    };
     Ok(Json(Envelope::ok(render(&state, &token))))
 }
 
