@@ -1,18 +1,20 @@
 //! The wire types of Cloudflare's API v4 token endpoints: the response envelope, tokens,
-//! policies, permission groups and request bodies. The server and the client both use
-//! these, so the two cannot drift apart.
+//! policies, permission groups, request bodies, and the user and accounts a token acts
+//! for. The server and the client both use these, so the two cannot drift apart.
 //!
 //! Request types are lenient on purpose (strings for resource keys and CIDRs): the server
 //! validates them and names the offending field in its error.
 
 pub mod authorize;
 pub mod envelope;
+pub mod identity;
 pub mod permission_groups;
 pub mod timestamp;
 pub mod tokens;
 
 pub use authorize::{AuthorizeRequest, AuthorizeResult};
 pub use envelope::{Envelope, ErrorDetail, ErrorSource, Message, ResultInfo};
+pub use identity::{Account, User};
 pub use permission_groups::PermissionGroup;
 pub use tokens::{
     Condition, CreateTokenRequest, DeletedToken, Effect, GroupMeta, GroupRef, IpRanges, Policy,

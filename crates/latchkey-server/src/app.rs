@@ -4,7 +4,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, put};
 use axum::Router;
 
-use crate::handlers::{self, authorize, permission_groups, tokens, verify};
+use crate::handlers::{self, authorize, identity, permission_groups, tokens, verify};
 use crate::state::AppState;
 
 /// The HTTP application. Both token families share the handlers; the path tells them apart.
@@ -37,6 +37,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(family("/client/v4/user"))
         .merge(family("/client/v4/accounts/{account_id}"))
+        .route("/client/v4/user", get(identity::user))
+        .route("/client/v4/accounts", get(identity::accounts))
         .route(
             "/latchkey/v1/authorize",
             get(authorize::forward_auth).post(authorize::decision),

@@ -194,6 +194,12 @@ pub(crate) mod tests {
         async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
             unreachable!()
         }
+        async fn user(&self, _: Id) -> Result<Option<User>, StoreError> {
+            unreachable!()
+        }
+        async fn account(&self, _: Id) -> Result<Option<Account>, StoreError> {
+            unreachable!()
+        }
         async fn add_member(&self, _: Id, _: Id, _: OffsetDateTime) -> Result<(), StoreError> {
             unreachable!()
         }
@@ -203,7 +209,7 @@ pub(crate) mod tests {
         async fn list_members(&self, _: Id) -> Result<Vec<User>, StoreError> {
             unreachable!()
         }
-        async fn accounts_of(&self, _: Id) -> Result<Vec<Id>, StoreError> {
+        async fn accounts_of(&self, _: Id) -> Result<Vec<Account>, StoreError> {
             unreachable!()
         }
         async fn is_member(&self, _: Id, _: Id) -> Result<bool, StoreError> {

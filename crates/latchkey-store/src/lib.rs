@@ -28,12 +28,16 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, user: &User) -> Result<(), StoreError>;
     /// All users, oldest first.
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// One user.
+    async fn user(&self, id: Id) -> Result<Option<User>, StoreError>;
     /// How many users exist (zero means a fresh database).
     async fn count_users(&self) -> Result<u64, StoreError>;
     /// Adds an account.
     async fn create_account(&self, account: &Account) -> Result<(), StoreError>;
     /// All accounts, oldest first.
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError>;
+    /// One account.
+    async fn account(&self, id: Id) -> Result<Option<Account>, StoreError>;
     /// Makes `user` a member of `account`. `NotFound` if either is missing, `Conflict` if
     /// already a member.
     async fn add_member(
@@ -46,8 +50,8 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_member(&self, account: Id, user: Id) -> Result<(), StoreError>;
     /// The members of an account.
     async fn list_members(&self, account: Id) -> Result<Vec<User>, StoreError>;
-    /// The accounts a user is a member of.
-    async fn accounts_of(&self, user: Id) -> Result<Vec<Id>, StoreError>;
+    /// The accounts a user is a member of, oldest first.
+    async fn accounts_of(&self, user: Id) -> Result<Vec<Account>, StoreError>;
     /// Whether `user` is a member of `account`.
     async fn is_member(&self, account: Id, user: Id) -> Result<bool, StoreError>;
 

@@ -112,6 +112,24 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    async fn user(&self, id: Id) -> Result<Option<User>, StoreError> {
+        sqlx::query_as::<_, UserRow>("SELECT id, email, created_on FROM users WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    async fn account(&self, id: Id) -> Result<Option<Account>, StoreError> {
+        sqlx::query_as::<_, AccountRow>("SELECT id, name, created_on FROM accounts WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+            .map(Account::try_from)
+            .transpose()
+    }
+
     async fn count_users(&self) -> Result<u64, StoreError> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
             .fetch_one(&self.writer)
@@ -166,13 +184,18 @@ impl Store for SqliteStore {
         .collect()
     }
 
-    async fn accounts_of(&self, user: Id) -> Result<Vec<Id>, StoreError> {
-        let ids: Vec<(String,)> =
-            sqlx::query_as("SELECT account_id FROM memberships WHERE user_id = ?")
-                .bind(user.to_string())
-                .fetch_all(&self.reader)
-                .await?;
-        ids.iter().map(|(id,)| rows::id(id)).collect()
+    async fn accounts_of(&self, user: Id) -> Result<Vec<Account>, StoreError> {
+        sqlx::query_as::<_, AccountRow>(
+            "SELECT a.id, a.name, a.created_on FROM accounts a \
+             JOIN memberships m ON m.account_id = a.id WHERE m.user_id = ? \
+             ORDER BY a.created_on, a.rowid",
+        )
+        .bind(user.to_string())
+        .fetch_all(&self.reader)
+        .await?
+        .into_iter()
+        .map(Account::try_from)
+        .collect()
     }
 
     async fn is_member(&self, account: Id, user: Id) -> Result<bool, StoreError> {

@@ -1,6 +1,7 @@
 //! One handler per operation; each serves both families (the path says which).
 
 pub mod authorize;
+pub mod identity;
 pub mod permission_groups;
 pub mod tokens;
 pub mod verify;

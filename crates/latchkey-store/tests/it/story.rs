@@ -50,7 +50,19 @@ pub async fn run(store: &dyn Store) {
     assert_eq!(store.count_users().await.unwrap(), 1);
     let user = admin.user.id;
     let account = admin.account.id;
-    assert_eq!(store.accounts_of(user).await.unwrap(), vec![account]);
+    assert_eq!(store.user(user).await.unwrap(), Some(admin.user.clone()));
+    assert_eq!(
+        store.account(account).await.unwrap(),
+        Some(admin.account.clone())
+    );
+    assert_eq!(store.user(Id::random()).await.unwrap(), None);
+    assert_eq!(store.account(Id::random()).await.unwrap(), None);
+    let accounts = store.accounts_of(user).await.unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(
+        (accounts[0].id, accounts[0].name.as_str()),
+        (account, admin.account.name.as_str())
+    );
     assert!(store.is_member(account, user).await.unwrap());
     assert_eq!(
         store.token_by_hash(&admin.hash).await.unwrap(),
