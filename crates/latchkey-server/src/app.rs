@@ -4,6 +4,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, put};
 use axum::Router;
 
+use crate::dashboard;
 use crate::handlers::{self, authorize, identity, permission_groups, tokens, verify};
 use crate::state::AppState;
 
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(family("/client/v4/user"))
         .merge(family("/client/v4/accounts/{account_id}"))
+        .merge(dashboard::routes())
         .route("/client/v4/user", get(identity::user))
         .route("/client/v4/accounts", get(identity::accounts))
         .route(

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod cli;
 pub mod client_ip;
 pub mod convert;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod handlers;

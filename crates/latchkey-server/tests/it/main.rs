@@ -7,6 +7,7 @@ mod auth;
 mod authorize;
 mod binary;
 mod cache;
+mod dashboard;
 mod identity;
 mod kit;
 mod listener;
