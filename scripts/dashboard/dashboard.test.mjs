@@ -161,6 +161,26 @@ test("a token from the 'Create additional tokens' template works and its secret 
   assert.ok(!(await page.evaluate(() => JSON.stringify(sessionStorage))).includes(secret));
 });
 
+test("the 'Read all resources' template reads everything the user holds, and writes nothing", async () => {
+  await page.click("#create");
+  await page.check("#template-read-only");
+  await page.click("#to-summary");
+  const summary = await page.locator("#summary").textContent();
+  assert.match(summary, /Allow API Tokens Read.* on this user/);
+  assert.match(summary, /Allow .*Account Settings Read.* on all accounts/);
+  assert.match(summary, /Allow .*DNS Read.* on all zones/);
+  assert.doesNotMatch(summary, /Write/);
+  await page.click("#submit-token");
+  const secret = await readSecret();
+  const id = (await call("GET", "/user/tokens/verify", secret)).body.result.id;
+  assert.equal((await call("GET", "/user/tokens", secret)).status, 200, "it reads the user's tokens");
+  assert.equal((await call("GET", `/accounts/${accountId}/tokens`, secret)).status, 200, "and the account's");
+  const me = (await call("GET", "/user", admin)).body.result;
+  assert.equal((await call("POST", "/user/tokens", secret, readOnlyBody("nope", me.id))).status, 403, "but creates nothing");
+  assert.equal((await call("DELETE", `/user/tokens/${id}`, admin)).status, 200);
+  await page.getByRole("button", { name: "Done, I have copied it" }).click();
+});
+
 let built; // {id, secret} of the token made with the builder
 
 test("the policy builder makes exactly the token it summarises", async () => {
