@@ -384,3 +384,14 @@ after(async () => {
     assert.deepEqual(await ours(family), [], `${family.name} tokens of this run survived their deletion`);
   }
 });
+
+test('user.get and accounts.list name who the token acts for', async () => {
+  const user = await admin.user.get();
+  assert.equal(user.id, USER_ID);
+  assert.match(user.email, /@/);
+  const accounts = [];
+  for await (const item of admin.accounts.list()) accounts.push(item);
+  assert.deepEqual(accounts.map((a) => a.id), [ACCOUNT_ID]);
+  assert.equal(accounts[0].type, 'standard');
+  assert.ok(accounts[0].name);
+});

@@ -469,3 +469,14 @@ def test_strict_response_validation(family: Family) -> None:
     deleted = api.delete(created.id, **family.kw)
     assert deleted is not None and deleted.id == created.id
     forget_token(family, created.id)
+
+
+def test_user_and_accounts_name_who_the_token_acts_for() -> None:
+    """`user.get()` and `accounts.list()`, which the dashboard uses, in strict mode."""
+    strict = client_for(ADMIN_TOKEN, strict=True)
+    user = strict.user.get()
+    assert user is not None
+    assert user.id == USER_ID and "@" in user.email
+    accounts = list(strict.accounts.list())
+    assert [a.id for a in accounts] == [ACCOUNT_ID]
+    assert accounts[0].name and accounts[0].type == "standard"
