@@ -206,10 +206,12 @@ async fn unknown_routes_and_methods_are_enveloped() {
         assert_eq!(body["errors"][0]["code"], code);
         assert_eq!(body["success"], false);
     }
+    // Outside the API too (`/` itself is the dashboard).
     let outside = client
-        .get(format!("{}/", base.trim_end_matches("/client/v4")))
+        .get(format!("{}/elsewhere", base.trim_end_matches("/client/v4")))
         .send()
         .await
         .unwrap();
     assert_eq!(outside.status(), 404);
+    assert_eq!(outside.headers()["content-type"], "application/json");
 }
