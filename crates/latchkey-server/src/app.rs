@@ -1,11 +1,14 @@
 //! The router: every route of the service, listed in one place.
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::{get, put};
 use axum::Router;
 
 use crate::dashboard;
 use crate::handlers::{self, authorize, identity, permission_groups, tokens, verify};
+use crate::rate_limit::AllowanceSlot;
 use crate::state::AppState;
 
 /// The HTTP application. Both token families share the handlers; the path tells them apart.
@@ -35,7 +38,7 @@ pub fn router(state: AppState) -> Router {
             )
     };
     let max_body = state.limits.max_body_bytes;
-    Router::new()
+    let router = Router::new()
         .merge(family("/client/v4/user"))
         .merge(family("/client/v4/accounts/{account_id}"))
         .merge(dashboard::routes())
@@ -47,6 +50,23 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        .layer(DefaultBodyLimit::max(max_body))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body));
+    let router = if state.rates.limits_owners() {
+        router.layer(middleware::from_fn(allowance_headers))
+    } else {
+        router
+    };
+    router.with_state(state)
+}
+
+/// Puts the caller's allowance, which authentication leaves in an [`AllowanceSlot`], on
+/// the answer as `x-ratelimit-*` headers.
+async fn allowance_headers(mut request: Request, next: Next) -> Response {
+    let slot = AllowanceSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    if let Some(allowance) = slot.get() {
+        allowance.write(response.headers_mut());
+    }
+    response
 }

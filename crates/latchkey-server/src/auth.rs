@@ -12,6 +12,7 @@ use axum::http::request::Parts;
 use latchkey_core::{Owner, Secret, Token, Unusable};
 
 use crate::error::ApiError;
+use crate::rate_limit::AllowanceSlot;
 use crate::state::AppState;
 
 /// An authenticated caller: a usable token and the address it called from.
@@ -115,19 +116,41 @@ pub async fn lookup(
     }
 }
 
+/// [`lookup`], within the failed-authentication limit of the client's address (see
+/// [`crate::rate_limit`]): refused outright while the address is blocked, and a presented
+/// credential that is not a token counts against it.
+async fn limited_lookup(
+    parts: &Parts,
+    state: &AppState,
+    client_ip: IpAddr,
+) -> Result<Result<Arc<Token>, Unknown>, ApiError> {
+    state.rates.refuse_if_blocked(client_ip)?;
+    let found = lookup(parts, state).await?;
+    if matches!(found, Err(unknown) if unknown != Unknown::Missing) {
+        state.rates.record_failure(client_ip)?;
+    }
+    Ok(found)
+}
+
 async fn authenticate(
     parts: &Parts,
     state: &AppState,
 ) -> Result<Result<Principal, Failure>, ApiError> {
-    let token = match lookup(parts, state).await? {
+    let client_ip = client_ip(parts, state);
+    let token = match limited_lookup(parts, state, client_ip).await? {
         Ok(token) => token,
         Err(unknown) => return Ok(Err(Failure::Unknown(unknown))),
     };
     let now = state.clock.now();
-    let client_ip = client_ip(parts, state);
     if let Err(reason) = token.check_usable(now, client_ip) {
         tracing::debug!(token_id = %token.id, ?reason, "refused token");
+        state.rates.record_failure(client_ip)?;
         return Ok(Err(Failure::Refused(reason)));
+    }
+    if let Some(allowance) = state.rates.check_owner(token.owner)? {
+        if let Some(slot) = parts.extensions.get::<AllowanceSlot>() {
+            slot.set(allowance);
+        }
     }
     state.last_used.record(token.id, now);
     Ok(Ok(Principal { token, client_ip }))
@@ -180,9 +203,10 @@ impl FromRequestParts<AppState> for Presented {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let client_ip = client_ip(parts, state);
         Ok(Presented {
-            token: lookup(parts, state).await?,
-            client_ip: client_ip(parts, state),
+            token: limited_lookup(parts, state, client_ip).await?,
+            client_ip,
         })
     }
 }

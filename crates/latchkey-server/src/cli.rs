@@ -96,6 +96,14 @@ pub struct ServeArgs {
     /// Tokens kept in the in-memory cache (0 turns caching off).
     #[arg(long, env = "LATCHKEY_TOKEN_CACHE_SIZE", default_value_t = 100_000)]
     pub token_cache_size: u64,
+    /// API requests per owner (user, or account of an account token) per 5 minutes;
+    /// 0 turns the limit off.
+    #[arg(long, env = "LATCHKEY_RATE_LIMIT", default_value_t = 1200)]
+    pub rate_limit: u32,
+    /// Failed authentications per client address per 10 s before the address is refused
+    /// for a while; 0 turns the limit off.
+    #[arg(long, env = "LATCHKEY_AUTH_FAILURE_LIMIT", default_value_t = 20)]
+    pub auth_failure_limit: u32,
     /// Where the first admin token is written on an empty database
     /// [default: latchkey-admin-token beside the SQLite file].
     #[arg(long, env = "LATCHKEY_ADMIN_TOKEN_FILE")]
@@ -249,6 +257,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     user_token_quota: args.user_token_quota,
                     account_token_quota: args.account_token_quota,
                     max_body_bytes: args.max_body_bytes,
+                    rate_limit: args.rate_limit,
+                    auth_failure_limit: args.auth_failure_limit,
                     token_cache_size: args.token_cache_size,
                 },
                 admin_token_file: args.admin_token_file,

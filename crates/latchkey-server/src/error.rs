@@ -18,20 +18,29 @@
 //! | 1013 | 500 | internal error |
 //! | 1014 | 409 | the token changed concurrently (read it again and retry) |
 //! | 1015 | 503 | the database is unavailable (nothing was changed; retry) |
+//! | 1016 | 429 | too many failed authentications from this address (`Retry-After`) |
 //! | 6007 | 400 | malformed JSON body |
 //! | 7001 | 405 | method not allowed on this route |
+//!
+//! Cloudflare's own code for its API rate limit is kept: 971 (429, "Please wait and
+//! consider throttling your request speed"), with `Retry-After` and `x-ratelimit-*`.
 
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use latchkey_api::{Envelope, ErrorDetail, ErrorSource};
 use latchkey_store::StoreError;
 
-/// A failed request: HTTP status and Cloudflare errors.
+use crate::rate_limit::Allowance;
+
+/// A failed request: HTTP status and Cloudflare errors (and, for 429, when to retry).
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     errors: Vec<ErrorDetail>,
+    retry_after: Option<u64>,
+    allowance: Option<Allowance>,
 }
 
 /// Codes latchkey uses for its own input errors (see the module docs).
@@ -66,6 +75,10 @@ pub mod codes {
     pub const MALFORMED_JSON: u32 = 6007;
     /// Method not allowed.
     pub const METHOD_NOT_ALLOWED: u32 = 7001;
+    /// The owner's request allowance is used up (Cloudflare's code).
+    pub const RATE_LIMITED: u32 = 971;
+    /// Too many failed authentications from this address.
+    pub const AUTHENTICATION_THROTTLED: u32 = 1016;
 }
 
 fn detail(code: u32, message: impl Into<String>) -> ErrorDetail {
@@ -79,7 +92,51 @@ fn detail(code: u32, message: impl Into<String>) -> ErrorDetail {
 
 impl ApiError {
     fn new(status: StatusCode, errors: Vec<ErrorDetail>) -> Self {
-        ApiError { status, errors }
+        ApiError {
+            status,
+            errors,
+            retry_after: None,
+            allowance: None,
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// `Retry-After`, in seconds, when there is one.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
+    /// 429 971: the owner's allowance is used up (see [`crate::rate_limit`]).
+    pub fn rate_limited(allowance: Allowance) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            vec![detail(
+                codes::RATE_LIMITED,
+                "Please wait and consider throttling your request speed",
+            )],
+        );
+        error.retry_after = Some(allowance.reset_secs);
+        error.allowance = Some(allowance);
+        error
+    }
+
+    /// 429 1016: this address has failed to authenticate too often.
+    pub fn authentication_throttled(retry_after: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            vec![detail(
+                codes::AUTHENTICATION_THROTTLED,
+                format!(
+                    "Too many failed authentications from this address; retry in {retry_after} s"
+                ),
+            )],
+        );
+        error.retry_after = Some(retry_after);
+        error
     }
 
     /// 403: no credentials at all.
@@ -251,7 +308,16 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body: Envelope<()> = Envelope::failure(self.errors);
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(allowance) = self.allowance {
+            allowance.write(response.headers_mut());
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -19,6 +19,7 @@ pub mod handlers;
 pub mod last_used;
 pub mod memberships;
 pub mod permission_groups_file;
+pub mod rate_limit;
 pub mod serve;
 pub mod state;
 pub mod transfer;

@@ -61,6 +61,14 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .with_trusted_proxies(config.trusted_proxies)
         .with_strict_delegation(config.strict_delegation);
     let flusher = state.last_used.spawn_flusher(Arc::clone(&store));
+    let rates = Arc::clone(&state.rates);
+    let forgetter = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            rates.forget_idle();
+        }
+    });
     if let Some(changes) = store.watch() {
         let state = state.clone();
         tokio::spawn(async move { state.follow(changes).await });
@@ -76,6 +84,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     flusher.abort();
+    forgetter.abort();
     state.last_used.flush(store.as_ref()).await;
     tracing::info!("latchkey stopped");
     Ok(())

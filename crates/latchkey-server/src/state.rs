@@ -9,6 +9,7 @@ use latchkey_store::{Change, Store};
 use crate::cache::TokenCache;
 use crate::last_used::LastUsed;
 use crate::memberships::MembershipCache;
+use crate::rate_limit::RateLimits;
 
 /// Limits that shape the API's behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,10 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Tokens kept in the in-memory cache (0 turns it off).
     pub token_cache_size: u64,
+    /// API requests per owner per 5 minutes (0 turns the limit off).
+    pub rate_limit: u32,
+    /// Failed authentications per client address per 10 s (0 turns the limit off).
+    pub auth_failure_limit: u32,
 }
 
 impl Default for Limits {
@@ -30,6 +35,8 @@ impl Default for Limits {
             account_token_quota: 500,
             max_body_bytes: 1024 * 1024,
             token_cache_size: 100_000,
+            rate_limit: 1200,
+            auth_failure_limit: 20,
         }
     }
 }
@@ -55,6 +62,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<[IpNet]>,
     /// Whether a token may only create tokens within its own grants.
     pub strict_delegation: bool,
+    /// Requests per owner and failed authentications per address.
+    pub rates: Arc<RateLimits>,
 }
 
 impl AppState {
@@ -70,6 +79,10 @@ impl AppState {
             memberships: Arc::new(MembershipCache::new(limits.token_cache_size)),
             trusted_proxies: Arc::from(Vec::new()),
             strict_delegation: false,
+            rates: Arc::new(RateLimits::new(
+                limits.rate_limit,
+                limits.auth_failure_limit,
+            )),
         }
     }
 

@@ -15,6 +15,7 @@ mod lists;
 mod nodes;
 mod permission_groups;
 mod process;
+mod rate_limits;
 mod shapes;
 mod tokens;
 mod transfer;
