@@ -7,6 +7,7 @@ mod auth;
 mod authorize;
 mod binary;
 mod cache;
+mod crash;
 mod dashboard;
 mod identity;
 mod kit;

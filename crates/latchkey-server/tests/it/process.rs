@@ -19,11 +19,17 @@ impl Node {
     /// Starts a node on `database` writing a first admin token (if it creates one) to
     /// `dir/<name>-admin-token`; returns once it listens.
     pub fn start(database: &str, dir: &Path, name: &str) -> Node {
+        Node::start_with(database, dir, name, &[])
+    }
+
+    /// [`Node::start`] with more arguments for `serve`.
+    pub fn start_with(database: &str, dir: &Path, name: &str, args: &[&str]) -> Node {
         let port = free_port();
         let log = dir.join(format!("{name}.log"));
         let child = Command::new(LATCHKEY)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--database", database])
+            .args(args)
             .arg("--admin-token-file")
             .arg(dir.join(format!("{name}-admin-token")))
             .env("RUST_LOG", "info")
@@ -54,6 +60,14 @@ impl Node {
 
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Node {
+    /// Kills the process with SIGKILL: no shutdown, no flush, as a crash or power cut would.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 }
 
