@@ -3,6 +3,7 @@
 //! PostgreSQL.
 
 mod accounts;
+mod arbitrary_input;
 mod auth;
 mod authorize;
 mod binary;
