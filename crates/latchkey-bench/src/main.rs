@@ -216,7 +216,12 @@ async fn bare(listen: SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .context("binding")?;
-    axum::serve(listener, app).await?;
+    // The same connection loop as `latchkey serve`, so the ceiling is the same HTTP stack.
+    let timeouts = latchkey_server::http::Timeouts {
+        header: std::time::Duration::from_secs(10),
+        shutdown_grace: std::time::Duration::from_secs(1),
+    };
+    latchkey_server::http::serve(listener, app, timeouts, std::future::pending()).await;
     Ok(())
 }
 

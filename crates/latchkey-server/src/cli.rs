@@ -119,6 +119,12 @@ pub struct ServeArgs {
     /// A TOML file of operator-defined permission groups, added to the built-in catalogue.
     #[arg(long, env = "LATCHKEY_PERMISSION_GROUPS")]
     pub permission_groups: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers, idle keep-alive time included.
+    #[arg(long, env = "LATCHKEY_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "LATCHKEY_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub shutdown_grace: u64,
     /// A token may only create or update tokens within its own grants
     /// [default: bounded by the owner's rights, as Cloudflare does].
     #[arg(long, env = "LATCHKEY_STRICT_DELEGATION")]
@@ -265,6 +271,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 trusted_proxies: args.trusted_proxies,
                 permission_groups: args.permission_groups,
                 strict_delegation: args.strict_delegation,
+                timeouts: crate::http::Timeouts {
+                    header: std::time::Duration::from_secs(args.header_timeout),
+                    shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
+                },
             })
             .await
         }

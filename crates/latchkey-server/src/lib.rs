@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod http;
 pub mod last_used;
 pub mod memberships;
 pub mod permission_groups_file;

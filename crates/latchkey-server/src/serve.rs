@@ -1,6 +1,6 @@
 //! `latchkey serve`: open the database, create the first admin if it is empty, listen, and
-//! shut down cleanly on SIGTERM or SIGINT (in-flight requests finish, last-use times are
-//! flushed).
+//! shut down cleanly on SIGTERM or SIGINT (in-flight requests finish within the grace
+//! period, last-use times are flushed).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +30,8 @@ pub struct ServeConfig {
     pub permission_groups: Option<PathBuf>,
     /// Strict delegation.
     pub strict_delegation: bool,
+    /// Header and shutdown timeouts.
+    pub timeouts: crate::http::Timeouts,
 }
 
 /// Email of the user created on an empty database.
@@ -77,12 +79,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     tracing::info!(address = %listener.local_addr()?, "latchkey listening");
-    axum::serve(
+    crate::http::serve(
         listener,
-        crate::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        crate::router(state.clone()),
+        config.timeouts,
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .await;
     flusher.abort();
     forgetter.abort();
     state.last_used.flush(store.as_ref()).await;

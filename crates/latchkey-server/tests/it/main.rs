@@ -8,6 +8,7 @@ mod auth;
 mod authorize;
 mod binary;
 mod cache;
+mod connections;
 mod crash;
 mod dashboard;
 mod identity;

@@ -71,6 +71,34 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Sends SIGTERM and waits (at most `limit`) for the process to exit: how long it took
+    /// and whether it exited successfully.
+    pub fn terminate(mut self, limit: Duration) -> (Duration, bool) {
+        let start = Instant::now();
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (start.elapsed(), status.success());
+            }
+            assert!(
+                start.elapsed() < limit,
+                "still running {limit:?} after SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        let authority = self.base.trim_start_matches("http://");
+        authority.split(['/', ':']).nth(1).unwrap().parse().unwrap()
+    }
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         self.child.kill().ok();
