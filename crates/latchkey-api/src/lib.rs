@@ -18,5 +18,5 @@ pub use identity::{Account, User};
 pub use permission_groups::PermissionGroup;
 pub use tokens::{
     Condition, CreateTokenRequest, DeletedToken, Effect, GroupMeta, GroupRef, IpRanges, Policy,
-    ResourceValue, Token, TokenStatus, UpdateTokenRequest, VerifiedToken,
+    ResourceValue, SecretValue, Token, TokenStatus, UpdateTokenRequest, VerifiedToken,
 };

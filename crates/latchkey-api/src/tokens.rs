@@ -61,7 +61,39 @@ pub struct Token {
     pub condition: Option<Condition>,
     /// The secret: only in the answer to create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
+    pub value: Option<SecretValue>,
+}
+
+/// A token secret on the wire (in the answers to create and roll). It serializes as the
+/// plain string; its `Debug` output shows only the prefix, so that logging or printing an
+/// answer never shows the secret. Read it with [`SecretValue::expose`].
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        SecretValue(secret.into())
+    }
+
+    /// The secret in clear.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let prefix = self.0.get(..5).filter(|p| p.ends_with('_')).unwrap_or("");
+        write!(f, "SecretValue({prefix}[REDACTED])")
+    }
+}
+
+impl From<SecretValue> for String {
+    fn from(secret: SecretValue) -> String {
+        secret.0
+    }
 }
 
 /// Allow or deny.

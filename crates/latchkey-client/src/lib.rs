@@ -13,8 +13,8 @@
 //! ```
 
 use latchkey_api::{
-    CreateTokenRequest, DeletedToken, Envelope, ErrorDetail, PermissionGroup, ResultInfo, Token,
-    UpdateTokenRequest, VerifiedToken,
+    CreateTokenRequest, DeletedToken, Envelope, ErrorDetail, PermissionGroup, ResultInfo,
+    SecretValue, Token, UpdateTokenRequest, VerifiedToken,
 };
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
@@ -240,7 +240,7 @@ impl Client {
     }
 
     /// `PUT .../tokens/{id}/value`: returns the new secret.
-    pub async fn roll(&self, family: &Family, id: &str) -> Result<String, Error> {
+    pub async fn roll(&self, family: &Family, id: &str) -> Result<SecretValue, Error> {
         let path = format!("{}/{id}/value", family.path());
         let request = self
             .request(Method::PUT, &path)

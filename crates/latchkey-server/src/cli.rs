@@ -63,8 +63,8 @@ pub struct ImportArgs {
     pub input: Option<PathBuf>,
 }
 
-/// `--database`, shared by every command.
-#[derive(Debug, Args)]
+/// `--database`, shared by every command. Its `Debug` output hides the URL's password.
+#[derive(Args)]
 pub struct DatabaseArg {
     /// Database URL (sqlite://path or postgres://user:password@host/database).
     #[arg(
@@ -74,6 +74,14 @@ pub struct DatabaseArg {
         default_value = "sqlite://latchkey.db"
     )]
     pub database: String,
+}
+
+impl std::fmt::Debug for DatabaseArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseArg")
+            .field("database", &latchkey_store::redacted_url(&self.database))
+            .finish()
+    }
 }
 
 /// Options of `serve`.

@@ -13,8 +13,8 @@ use latchkey_store::{Store, StoreError};
 use crate::admin;
 use crate::state::{AppState, Limits};
 
-/// Everything `serve` needs.
-#[derive(Debug, Clone)]
+/// Everything `serve` needs. Its `Debug` output hides the database URL's password.
+#[derive(Clone)]
 pub struct ServeConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
@@ -32,6 +32,21 @@ pub struct ServeConfig {
     pub strict_delegation: bool,
     /// Header and shutdown timeouts.
     pub timeouts: crate::http::Timeouts,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("listen", &self.listen)
+            .field("database", &latchkey_store::redacted_url(&self.database))
+            .field("limits", &self.limits)
+            .field("admin_token_file", &self.admin_token_file)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("permission_groups", &self.permission_groups)
+            .field("strict_delegation", &self.strict_delegation)
+            .field("timeouts", &self.timeouts)
+            .finish()
+    }
 }
 
 /// Email of the user created on an empty database.
@@ -162,4 +177,41 @@ async fn shutdown_signal() {
         _ = terminate => {}
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let config = ServeConfig {
+            listen: "127.0.0.1:1".parse().unwrap(),
+            database: "postgres://latchkey:hunter2@db/latchkey".into(),
+            limits: Limits::default(),
+            admin_token_file: None,
+            trusted_proxies: Vec::new(),
+            permission_groups: None,
+            strict_delegation: false,
+            timeouts: crate::http::Timeouts {
+                header: std::time::Duration::from_secs(1),
+                shutdown_grace: std::time::Duration::from_secs(1),
+            },
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+
+        let (_, created) = admin::new_admin("a@example.com", "A", time::OffsetDateTime::UNIX_EPOCH);
+        let secret = created.secret.expose().to_owned();
+        assert!(!format!("{created:?}").contains(&secret[5..]));
+        let value = latchkey_api::SecretValue::new(secret.clone());
+        assert_eq!(format!("{value:?}"), "SecretValue(cfut_[REDACTED])");
+        let token: latchkey_api::Token = serde_json::from_value(serde_json::json!({
+            "id": "ed17574386854bf78a67040be0a770b0", "name": "t", "status": "active",
+            "issued_on": "2026-01-01T00:00:00Z", "modified_on": "2026-01-01T00:00:00Z",
+            "policies": [], "value": secret,
+        }))
+        .unwrap();
+        assert_eq!(token.value.as_ref().unwrap().expose(), secret);
+        assert!(!format!("{token:?}").contains(&secret[5..]));
+    }
 }

@@ -113,7 +113,7 @@ pub async fn create(
         })?;
     tracing::info!(token_id = %token.id, actor = %principal.token.id, "token created");
     let mut created = render(&state, &token);
-    created.value = Some(secret.expose().to_owned());
+    created.value = Some(api::SecretValue::new(secret.expose()));
     Ok(Json(Envelope::ok(created)))
 }
 
@@ -201,7 +201,7 @@ pub async fn roll(
     TokenId(id): TokenId,
     uri: Uri,
     _body: RollBody,
-) -> ApiResult<String> {
+) -> ApiResult<api::SecretValue> {
     let owner = authorize(&state, &principal, family, Op::Update).await?;
     let existing = state
         .store
@@ -216,5 +216,5 @@ pub async fn roll(
         .map_err(not_found_at(&uri))?;
     state.cache.forget(id);
     tracing::info!(token_id = %id, actor = %principal.token.id, "token rolled");
-    Ok(Json(Envelope::ok(secret.expose().to_owned())))
+    Ok(Json(Envelope::ok(api::SecretValue::new(secret.expose()))))
 }

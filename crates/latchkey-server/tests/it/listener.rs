@@ -48,7 +48,7 @@ async fn the_typed_client_drives_every_operation_of_both_families() {
             .create(&f, &create_request(&app, family, "over tcp"))
             .await
             .unwrap();
-        let secret = created.value.clone().unwrap();
+        let secret = created.value.clone().unwrap().expose().to_owned();
         let own = admin.with_token(&secret);
         assert_eq!(own.verify(&f).await.unwrap().id, created.id);
 
@@ -85,7 +85,12 @@ async fn the_typed_client_drives_every_operation_of_both_families() {
         let rolled = admin.roll(&f, &created.id).await.unwrap();
         assert_eq!(own.verify(&f).await.unwrap_err().code(), Some(1000));
         assert_eq!(
-            admin.with_token(&rolled).verify(&f).await.unwrap().id,
+            admin
+                .with_token(rolled.expose())
+                .verify(&f)
+                .await
+                .unwrap()
+                .id,
             created.id
         );
 

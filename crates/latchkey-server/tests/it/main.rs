@@ -19,6 +19,7 @@ mod nodes;
 mod permission_groups;
 mod process;
 mod rate_limits;
+mod secrets;
 mod shapes;
 mod tokens;
 mod transfer;

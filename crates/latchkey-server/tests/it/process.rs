@@ -24,6 +24,17 @@ impl Node {
 
     /// [`Node::start`] with more arguments for `serve`.
     pub fn start_with(database: &str, dir: &Path, name: &str, args: &[&str]) -> Node {
+        Node::start_logging(database, dir, name, args, "info")
+    }
+
+    /// [`Node::start_with`] at log level `rust_log` (`RUST_LOG`).
+    pub fn start_logging(
+        database: &str,
+        dir: &Path,
+        name: &str,
+        args: &[&str],
+        rust_log: &str,
+    ) -> Node {
         let port = free_port();
         let log = dir.join(format!("{name}.log"));
         let child = Command::new(LATCHKEY)
@@ -32,7 +43,7 @@ impl Node {
             .args(args)
             .arg("--admin-token-file")
             .arg(dir.join(format!("{name}-admin-token")))
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
