@@ -5,6 +5,7 @@
 //! Request types are lenient on purpose (strings for resource keys and CIDRs): the server
 //! validates them and names the offending field in its error.
 
+pub mod audit;
 pub mod authorize;
 pub mod envelope;
 pub mod identity;
@@ -12,6 +13,9 @@ pub mod permission_groups;
 pub mod timestamp;
 pub mod tokens;
 
+pub use audit::{
+    AuditLogAction, AuditLogActor, AuditLogChain, AuditLogEntry, AuditLogOwner, AuditLogResource,
+};
 pub use authorize::{AuthorizeRequest, AuthorizeResult};
 pub use envelope::{Envelope, ErrorDetail, ErrorSource, Message, ResultInfo};
 pub use identity::{Account, User};

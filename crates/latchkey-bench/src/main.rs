@@ -111,13 +111,17 @@ async fn seed(database: &str, total: u64, user_tokens: u64, out: PathBuf) -> any
             .push(allow(ACCOUNT_API_TOKENS_WRITE, account_key(id)));
     }
     let admin_secret = Secret::generate(latchkey_core::SecretKind::User);
+    let seeding = latchkey_core::AuditEvent::new(latchkey_core::AuditAction::TokensImport, start);
     store
-        .create_admin(&NewAdmin {
-            user: user.clone(),
-            account: account.clone(),
-            token: admin_token,
-            hash: admin_secret.hash(),
-        })
+        .create_admin(
+            &NewAdmin {
+                user: user.clone(),
+                account: account.clone(),
+                token: admin_token,
+                hash: admin_secret.hash(),
+            },
+            &seeding,
+        )
         .await?;
     store.create_account(&creates).await?;
     store.add_member(creates.id, user.id, start).await?;
@@ -128,7 +132,10 @@ async fn seed(database: &str, total: u64, user_tokens: u64, out: PathBuf) -> any
     let flush = |batch: &mut Vec<(Token, SecretHash)>| {
         let batch = std::mem::take(batch);
         let store = std::sync::Arc::clone(&store);
-        async move { store.import_tokens(&batch).await }
+        // One audit entry per batch, each with its own id.
+        let seeding =
+            latchkey_core::AuditEvent::new(latchkey_core::AuditAction::TokensImport, start);
+        async move { store.import_tokens(&batch, &seeding).await }
     };
     let second = |i: u64| start + Duration::milliseconds(i as i64);
 

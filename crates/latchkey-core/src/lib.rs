@@ -4,6 +4,7 @@
 //!
 //! Nothing here knows about HTTP or databases; the store and the server build on it.
 
+pub mod audit;
 pub mod catalogue;
 pub mod clock;
 pub mod condition;
@@ -15,6 +16,7 @@ pub mod resource;
 pub mod secret;
 pub mod token;
 
+pub use audit::{AuditAction, AuditEntry, AuditEvent, ChainBreak};
 pub use catalogue::{Catalogue, CatalogueError, PermissionGroup, Scope};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use condition::{Condition, IpCondition};

@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use latchkey_core::catalogue::{ACCOUNT_API_TOKENS_WRITE, API_TOKENS_WRITE};
-use latchkey_core::{Id, Owner, Policy, ResourceKey, ResourceKind, Secret, Token};
+use latchkey_core::{
+    AuditAction, AuditEvent, Id, Owner, Policy, ResourceKey, ResourceKind, Secret, Token,
+};
 use latchkey_store::{Account, NewAdmin, Store, StoreError, User};
 use time::OffsetDateTime;
 
@@ -68,6 +70,15 @@ pub fn new_admin(email: &str, account_name: &str, now: OffsetDateTime) -> (NewAd
     (admin, created)
 }
 
+/// The audit entry of an admin's creation: a token created from the command line.
+pub fn audit_event(admin: &NewAdmin) -> AuditEvent {
+    let mut event = AuditEvent::new(AuditAction::TokenCreate, admin.token.issued_on);
+    event.owner = Some(admin.token.owner);
+    event.target = Some(admin.token.id);
+    event.details = serde_json::json!({"name": admin.token.name, "via": "bootstrap"}).to_string();
+    event
+}
+
 /// Creates an admin (see [`new_admin`]) in one transaction.
 pub async fn create_admin(
     store: &dyn Store,
@@ -76,7 +87,7 @@ pub async fn create_admin(
     now: OffsetDateTime,
 ) -> Result<CreatedAdmin, StoreError> {
     let (admin, created) = new_admin(email, account_name, now);
-    store.create_admin(&admin).await?;
+    store.create_admin(&admin, &audit_event(&admin)).await?;
     Ok(created)
 }
 

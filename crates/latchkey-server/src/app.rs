@@ -7,7 +7,7 @@ use axum::routing::{get, put};
 use axum::Router;
 
 use crate::dashboard;
-use crate::handlers::{self, authorize, identity, permission_groups, tokens, verify};
+use crate::handlers::{self, audit_logs, authorize, identity, permission_groups, tokens, verify};
 use crate::rate_limit::AllowanceSlot;
 use crate::state::AppState;
 
@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
                 &format!("{prefix}/tokens/{{token_id}}/value"),
                 put(tokens::roll),
             )
+            .route(&format!("{prefix}/audit_logs"), get(audit_logs::list))
     };
     let max_body = state.limits.max_body_bytes;
     let router = Router::new()

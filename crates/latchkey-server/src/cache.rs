@@ -156,8 +156,8 @@ impl TokenCache {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use latchkey_core::{Owner, Secret, SecretKind};
-    use latchkey_store::{Account, ListQuery, NewAdmin, Page, User};
+    use latchkey_core::{AuditEntry, AuditEvent, Owner, Secret, SecretKind};
+    use latchkey_store::{Account, AuditQuery, ListQuery, NewAdmin, Page, User};
     use std::sync::atomic::AtomicUsize;
     use time::OffsetDateTime;
 
@@ -216,7 +216,13 @@ pub(crate) mod tests {
             self.lookups.fetch_add(1, Ordering::SeqCst);
             Ok(true)
         }
-        async fn insert_token(&self, _: &Token, _: &SecretHash, _: u64) -> Result<(), StoreError> {
+        async fn insert_token(
+            &self,
+            _: &Token,
+            _: &SecretHash,
+            _: u64,
+            _: &AuditEvent,
+        ) -> Result<(), StoreError> {
             unreachable!()
         }
         async fn get_token(&self, _: Owner, _: Id) -> Result<Option<Token>, StoreError> {
@@ -225,7 +231,7 @@ pub(crate) mod tests {
         async fn list_tokens(&self, _: Owner, _: &ListQuery) -> Result<Page<Token>, StoreError> {
             unreachable!()
         }
-        async fn update_token(&self, _: &Token) -> Result<(), StoreError> {
+        async fn update_token(&self, _: &Token, _: &AuditEvent) -> Result<(), StoreError> {
             unreachable!()
         }
         async fn roll_token(
@@ -234,6 +240,7 @@ pub(crate) mod tests {
             _: Id,
             _: u64,
             _: &SecretHash,
+            _: &AuditEvent,
         ) -> Result<(), StoreError> {
             unreachable!()
         }
@@ -244,16 +251,33 @@ pub(crate) mod tests {
         ) -> Result<Vec<(u64, Token, SecretHash)>, StoreError> {
             unreachable!()
         }
-        async fn delete_token(&self, _: Owner, _: Id) -> Result<(), StoreError> {
+        async fn delete_token(&self, _: Owner, _: Id, _: &AuditEvent) -> Result<(), StoreError> {
             unreachable!()
         }
-        async fn import_tokens(&self, _: &[(Token, SecretHash)]) -> Result<u64, StoreError> {
+        async fn import_tokens(
+            &self,
+            _: &[(Token, SecretHash)],
+            _: &AuditEvent,
+        ) -> Result<u64, StoreError> {
             unreachable!()
         }
         async fn record_last_used(&self, _: &[(Id, OffsetDateTime)]) -> Result<(), StoreError> {
             unreachable!()
         }
-        async fn create_admin(&self, _: &NewAdmin) -> Result<(), StoreError> {
+        async fn create_admin(&self, _: &NewAdmin, _: &AuditEvent) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn append_audit(&self, _: &AuditEvent) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        async fn list_audit(
+            &self,
+            _: Owner,
+            _: &AuditQuery,
+        ) -> Result<Page<AuditEntry>, StoreError> {
+            unreachable!()
+        }
+        async fn audit_entries(&self, _: u64, _: u64) -> Result<Vec<AuditEntry>, StoreError> {
             unreachable!()
         }
         async fn ping(&self) -> Result<(), StoreError> {

@@ -41,6 +41,18 @@ pub enum Command {
     Export(ExportArgs),
     /// Read an export into an empty database; every token keeps working with its secret.
     Import(ImportArgs),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `latchkey audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every entry's hash and link; exit 1 at the first broken one. Prints the
+    /// number of entries and the last hash: keep that hash elsewhere to detect, later, a log
+    /// cut short at its end.
+    Verify(DatabaseArg),
 }
 
 /// Options of `export`.
@@ -327,6 +339,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             eprintln!("imported {}", serde_json::to_string(&counts)?);
             Ok(())
+        }
+        Command::Audit(AuditCommand::Verify(db)) => {
+            let store = open(&db).await?;
+            match crate::audit::verify(store.as_ref(), 10_000).await? {
+                crate::audit::Verdict::Intact { entries, head } => {
+                    println!(
+                        "audit log intact: {entries} entries, last hash {}",
+                        hex::encode(head)
+                    );
+                    Ok(())
+                }
+                crate::audit::Verdict::Broken(broken) => {
+                    anyhow::bail!("audit log broken at {broken}")
+                }
+            }
         }
         Command::Migrate(db) => {
             open(&db).await?;

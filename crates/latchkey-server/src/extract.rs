@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Query, RawPathParams, Request
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use latchkey_core::Id;
-use latchkey_store::{Direction, ListQuery};
+use latchkey_store::{AuditQuery, Direction, ListQuery};
 use serde::de::DeserializeOwned;
 
 use crate::error::{codes, pointer_segment, ApiError};
@@ -263,6 +263,61 @@ impl FromRequestParts<AppState> for ListParams {
             direction,
             include_expired,
         })
+    }
+}
+
+/// `page`, `per_page` (1 to 1000, default 100), `direction` (default `desc`), `since` and
+/// `before` (RFC 3339) of an audit-log request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditParams(pub AuditQuery);
+
+impl FromRequestParts<AppState> for AuditParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let pairs = query_pairs(parts, state).await?;
+        let invalid = |name: &str, rule: &str| {
+            ApiError::invalid(
+                codes::INVALID_QUERY,
+                format!("Invalid query parameter {name}: {rule}"),
+                format!("/query/{name}"),
+            )
+        };
+        let page = match last(&pairs, "page") {
+            None => 1,
+            Some(text) => whole_number(text)
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| invalid("page", "must be a whole number of at least 1"))?,
+        };
+        let per_page = match last(&pairs, "per_page") {
+            None => 100,
+            Some(text) => whole_number(text)
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| invalid("per_page", "must be a whole number from 1 to 1000"))?,
+        };
+        let direction = match last(&pairs, "direction") {
+            None | Some("desc") => Direction::Desc,
+            Some("asc") => Direction::Asc,
+            Some(_) => return Err(invalid("direction", "must be asc or desc")),
+        };
+        let instant = |name: &str| {
+            last(&pairs, name)
+                .map(|text| {
+                    time::OffsetDateTime::parse(
+                        text,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .map_err(|_| invalid(name, "must be an RFC 3339 time"))
+                })
+                .transpose()
+        };
+        Ok(AuditParams(AuditQuery {
+            page,
+            per_page,
+            direction,
+            since: instant("since")?,
+            before: instant("before")?,
+        }))
     }
 }
 

@@ -83,8 +83,22 @@ struct OwnerLimit {
     refill: Duration,
 }
 
+/// Addresses newly refused, waiting to be written to the audit log (at most
+/// [`MAX_PENDING_BURSTS`]; beyond that only counted).
+#[derive(Debug, Default)]
+pub struct Bursts {
+    /// The addresses, in the order they were refused.
+    pub addresses: Vec<IpAddr>,
+    /// How many more were refused than `addresses` holds.
+    pub unlisted: u64,
+}
+
+/// Most refused addresses kept between two audit writes.
+pub const MAX_PENDING_BURSTS: usize = 1000;
+
 struct FailureLimit {
     limiter: Keyed<IpAddr, NoOpMiddleware<<DefaultClock as Clock>::Instant>>,
+    bursts: std::sync::Mutex<Bursts>,
     /// Addresses refused until the given instant.
     blocked: DashMap<IpAddr, Instant>,
     /// Whether `blocked` may hold an entry: the common case, nobody blocked, costs one load.
@@ -124,6 +138,7 @@ impl RateLimits {
             limiter: RateLimiter::dashmap_with_clock(quota(limit, FAILURE_PERIOD), clock.clone()),
             blocked: DashMap::new(),
             any_blocked: AtomicBool::new(false),
+            bursts: std::sync::Mutex::default(),
         });
         RateLimits {
             clock,
@@ -199,8 +214,24 @@ impl RateLimits {
         failures.any_blocked.store(true, Ordering::SeqCst);
         if first {
             tracing::warn!(client_ip = %ip, "too many failed authentications; refusing this address for now");
+            let mut bursts = failures.bursts.lock().unwrap_or_else(|e| e.into_inner());
+            if bursts.addresses.len() < MAX_PENDING_BURSTS {
+                bursts.addresses.push(ip);
+            } else {
+                bursts.unlisted += 1;
+            }
         }
         Err(ApiError::authentication_throttled(whole_seconds(wait)))
+    }
+
+    /// The addresses refused since the last call, for the audit log.
+    pub fn take_bursts(&self) -> Bursts {
+        match &self.failures {
+            Some(failures) => {
+                std::mem::take(&mut *failures.bursts.lock().unwrap_or_else(|e| e.into_inner()))
+            }
+            None => Bursts::default(),
+        }
     }
 
     /// Forgets owners and addresses idle for a whole period, so that memory follows the

@@ -78,12 +78,15 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .with_trusted_proxies(config.trusted_proxies)
         .with_strict_delegation(config.strict_delegation);
     let flusher = state.last_used.spawn_flusher(Arc::clone(&store));
-    let rates = Arc::clone(&state.rates);
+    let housekeeping = state.clone();
     let forgetter = tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        for second in 0u64.. {
             every.tick().await;
-            rates.forget_idle();
+            crate::audit::record_throttled(&housekeeping).await;
+            if second % 60 == 59 {
+                housekeeping.rates.forget_idle();
+            }
         }
     });
     if let Some(changes) = store.watch() {
@@ -103,6 +106,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     .await;
     flusher.abort();
     forgetter.abort();
+    crate::audit::record_throttled(&state).await;
     state.last_used.flush(store.as_ref()).await;
     tracing::info!("latchkey stopped");
     Ok(())
@@ -127,7 +131,7 @@ async fn first_admin(
     let pending = PathBuf::from(pending);
     admin::write_secret_file(&pending, &created.secret)
         .with_context(|| format!("writing the admin token to {}", pending.display()))?;
-    match store.create_admin(&new).await {
+    match store.create_admin(&new, &admin::audit_event(&new)).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             std::fs::remove_file(&pending).ok();

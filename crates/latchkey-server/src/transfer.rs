@@ -10,7 +10,9 @@
 use std::io::{BufRead, Write};
 
 use anyhow::{bail, Context};
-use latchkey_core::{Condition, Id, Owner, Policy, SecretHash, Status, Token};
+use latchkey_core::{
+    AuditAction, AuditEvent, Condition, Id, Owner, Policy, SecretHash, Status, Token,
+};
 use latchkey_store::{Account, Store, User};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -301,7 +303,9 @@ pub async fn import(
             Record::Token(record) => {
                 tokens.push(record.into_token().with_context(at)?);
                 if tokens.len() == BATCH {
-                    counts.tokens += store.import_tokens(&tokens).await?;
+                    counts.tokens += store
+                        .import_tokens(&tokens, &import_event(&tokens, now))
+                        .await?;
                     tokens.clear();
                 }
             }
@@ -310,6 +314,17 @@ pub async fn import(
     if !header {
         bail!("the input is empty: no export header");
     }
-    counts.tokens += store.import_tokens(&tokens).await?;
+    if !tokens.is_empty() {
+        counts.tokens += store
+            .import_tokens(&tokens, &import_event(&tokens, now))
+            .await?;
+    }
     Ok(counts)
+}
+
+/// The audit entry of one imported batch.
+fn import_event(tokens: &[(Token, SecretHash)], now: OffsetDateTime) -> AuditEvent {
+    let mut event = AuditEvent::new(AuditAction::TokensImport, now);
+    event.details = serde_json::json!({"tokens": tokens.len()}).to_string();
+    event
 }

@@ -4,11 +4,12 @@
 //! concurrent creates do not queue for one fsync each, a single task takes the first insert
 //! waiting, every other insert that arrived meanwhile (up to [`MAX_BATCH`]), runs them in
 //! one transaction and commits once. Each caller is answered only after that commit, so an
-//! acknowledged create is durable. Each insert keeps its own quota check, in order, inside
+//! acknowledged create is durable. The audit entries of the inserts that happened are
+//! appended, in order, in the same transaction; if that fails, the whole batch fails. Each insert keeps its own quota check, in order, inside
 //! the transaction, so quotas hold exactly; a refused insert (quota, conflict) does not
 //! affect the others. If the commit itself fails, every insert of the batch gets the error.
 
-use latchkey_core::{SecretHash, Token};
+use latchkey_core::{AuditEvent, SecretHash, Token};
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,6 +22,7 @@ struct Job {
     token: Token,
     hash: SecretHash,
     quota: u64,
+    audit: AuditEvent,
     reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -44,12 +46,14 @@ impl Inserter {
         token: &Token,
         hash: &SecretHash,
         quota: u64,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             token: token.clone(),
             hash: *hash,
             quota,
+            audit: audit.clone(),
             reply,
         };
         let stopped = || StoreError::Aborted("the writer has stopped".into());
@@ -91,6 +95,17 @@ async fn commit(writer: &SqlitePool, batch: Vec<Job>) {
             return fail_all(batch, why);
         }
         outcomes.push(outcome);
+    }
+    // The audit entries of the inserts that happened, in order, in the same transaction.
+    let audits: Vec<_> = batch
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(job, _)| job.audit.clone())
+        .collect();
+    if let Err(e) = crate::sqlite::append_audits(&mut tx, &audits).await {
+        let _ = tx.rollback().await;
+        return fail_all(batch, e.to_string());
     }
     if let Err(e) = tx.commit().await {
         return fail_all(batch, e.to_string());

@@ -1,6 +1,8 @@
 //! latchkey's storage: one [`Store`] trait, implemented by [`SqliteStore`] (the embedded
 //! default) and [`PgStore`] (several nodes on one PostgreSQL). Every write is committed
-//! before the call returns, so an acknowledged write survives a crash.
+//! before the call returns, so an acknowledged write survives a crash. Every token write
+//! takes the [`AuditEvent`] that records it and appends it to the hash-chained audit log
+//! in the same transaction: a write that cannot be audited does not happen.
 
 mod error;
 pub mod group_commit;
@@ -13,11 +15,11 @@ pub mod testing;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use latchkey_core::{Id, Owner, SecretHash, Token};
+use latchkey_core::{AuditEntry, AuditEvent, Id, Owner, SecretHash, Token};
 use time::OffsetDateTime;
 
 pub use error::StoreError;
-pub use model::{Account, Direction, ListQuery, NewAdmin, Page, User};
+pub use model::{Account, AuditQuery, Direction, ListQuery, NewAdmin, Page, User};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -62,6 +64,7 @@ pub trait Store: Send + Sync + 'static {
         token: &Token,
         hash: &SecretHash,
         quota: u64,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// The token whose secret hashes to `hash`.
     async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<Token>, StoreError>;
@@ -74,7 +77,7 @@ pub trait Store: Send + Sync + 'static {
     /// condition, modified_on) and increments its revision, provided it is still at
     /// `token.revision` (the revision the change was made from). `NotFound` if it is gone,
     /// `Changed` if another change was committed in between.
-    async fn update_token(&self, token: &Token) -> Result<(), StoreError>;
+    async fn update_token(&self, token: &Token, audit: &AuditEvent) -> Result<(), StoreError>;
     /// Replaces the secret hash of token `id` of `owner` (the old secret stops working) and
     /// increments its revision, provided it is still at `revision`. `NotFound` if it is gone,
     /// `Changed` if another change was committed in between.
@@ -84,12 +87,23 @@ pub trait Store: Send + Sync + 'static {
         id: Id,
         revision: u64,
         hash: &SecretHash,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
     /// Deletes token `id` of `owner`. `NotFound` if it is gone.
-    async fn delete_token(&self, owner: Owner, id: Id) -> Result<(), StoreError>;
+    async fn delete_token(
+        &self,
+        owner: Owner,
+        id: Id,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     /// Inserts many tokens in one transaction, with no quota check: the bulk path for
-    /// imports and benchmarks. Returns how many were inserted.
-    async fn import_tokens(&self, tokens: &[(Token, SecretHash)]) -> Result<u64, StoreError>;
+    /// imports and benchmarks. Returns how many were inserted. One audit entry records the
+    /// whole batch.
+    async fn import_tokens(
+        &self,
+        tokens: &[(Token, SecretHash)],
+        audit: &AuditEvent,
+    ) -> Result<u64, StoreError>;
     /// Up to `limit` tokens with their secret hashes, in issue order, after position
     /// `cursor` (0 for the first call). Each comes with its position: the cursor of the
     /// next call. The export path; secrets are never stored, so none can be exported.
@@ -102,7 +116,23 @@ pub trait Store: Send + Sync + 'static {
     async fn record_last_used(&self, uses: &[(Id, OffsetDateTime)]) -> Result<(), StoreError>;
 
     /// Creates a user, an account, the membership and an admin token in one transaction.
-    async fn create_admin(&self, admin: &NewAdmin) -> Result<(), StoreError>;
+    async fn create_admin(&self, admin: &NewAdmin, audit: &AuditEvent) -> Result<(), StoreError>;
+
+    /// Appends an entry that records no token write (e.g. a throttled address).
+    async fn append_audit(&self, audit: &AuditEvent) -> Result<(), StoreError>;
+    /// One page of the entries about `owner`'s tokens.
+    async fn list_audit(
+        &self,
+        owner: Owner,
+        query: &AuditQuery,
+    ) -> Result<Page<AuditEntry>, StoreError>;
+    /// Up to `limit` entries after `after_seq`, oldest first: the whole chain, for
+    /// verifying it.
+    async fn audit_entries(
+        &self,
+        after_seq: u64,
+        limit: u64,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 

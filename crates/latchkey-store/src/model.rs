@@ -50,6 +50,21 @@ pub struct ListQuery {
     pub now: OffsetDateTime,
 }
 
+/// Which page of an owner's audit entries to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// From 1.
+    pub page: u64,
+    /// Items per page.
+    pub per_page: u64,
+    /// `Desc` (newest first) or `Asc`.
+    pub direction: Direction,
+    /// Only entries at or after this instant.
+    pub since: Option<OffsetDateTime>,
+    /// Only entries before this instant.
+    pub before: Option<OffsetDateTime>,
+}
+
 /// One page of results and the total across pages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {

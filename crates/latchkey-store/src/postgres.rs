@@ -17,15 +17,18 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use latchkey_core::{Id, Owner, SecretHash, Token};
+use latchkey_core::{AuditEntry, AuditEvent, Id, Owner, SecretHash, Token};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use sqlx::{Executor, PgPool, Postgres};
+use sqlx::{Executor, PgConnection, PgPool, Postgres};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::error::{conflict_if_unique, foreign_key_violation, found, StoreError};
-use crate::model::{Account, Direction, ListQuery, NewAdmin, Page, User};
-use crate::rows::{self, AccountRow, ExportRow, TokenRow, UserRow, TOKEN_COLUMNS};
+use crate::model::{Account, AuditQuery, Direction, ListQuery, NewAdmin, Page, User};
+use crate::rows::{
+    self, AccountRow, AuditRow, AuditValues, ExportRow, TokenRow, UserRow, AUDIT_COLUMNS,
+    TOKEN_COLUMNS,
+};
 use crate::{Change, Store};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -204,6 +207,7 @@ impl Store for PgStore {
         token: &Token,
         hash: &SecretHash,
         quota: u64,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         insert_token(&mut *tx, token, hash).await?;
@@ -218,6 +222,7 @@ impl Store for PgStore {
             tx.rollback().await?;
             return Err(StoreError::QuotaExceeded(quota));
         }
+        append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -291,8 +296,9 @@ impl Store for PgStore {
         })
     }
 
-    async fn update_token(&self, token: &Token) -> Result<(), StoreError> {
+    async fn update_token(&self, token: &Token, audit: &AuditEvent) -> Result<(), StoreError> {
         let (kind, owner_id) = rows::owner_columns(token.owner);
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE tokens SET name = $1, status = $2, modified_on = $3, not_before = $4, \
              expires_on = $5, policies = $6, condition = $7, revision = revision + 1 \
@@ -309,8 +315,9 @@ impl Store for PgStore {
         .bind(kind)
         .bind(owner_id)
         .bind(rows::revision(token))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        commit_audited(tx, done.rows_affected(), audit).await?;
         self.changed_unless_gone(token.owner, token.id, done.rows_affected())
             .await
     }
@@ -321,8 +328,10 @@ impl Store for PgStore {
         id: Id,
         revision: u64,
         hash: &SecretHash,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let (kind, owner_id) = rows::owner_columns(owner);
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE tokens SET secret_hash = $1, revision = revision + 1 \
              WHERE id = $2 AND owner_kind = $3 AND owner_id = $4 AND revision = $5",
@@ -332,25 +341,37 @@ impl Store for PgStore {
         .bind(kind)
         .bind(owner_id)
         .bind(i64::try_from(revision).unwrap_or(i64::MAX))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        commit_audited(tx, done.rows_affected(), audit).await?;
         self.changed_unless_gone(owner, id, done.rows_affected())
             .await
     }
 
-    async fn delete_token(&self, owner: Owner, id: Id) -> Result<(), StoreError> {
+    async fn delete_token(
+        &self,
+        owner: Owner,
+        id: Id,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let (kind, owner_id) = rows::owner_columns(owner);
+        let mut tx = self.pool.begin().await?;
         let done =
             sqlx::query("DELETE FROM tokens WHERE id = $1 AND owner_kind = $2 AND owner_id = $3")
                 .bind(id.to_string())
                 .bind(kind)
                 .bind(owner_id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+        commit_audited(tx, done.rows_affected(), audit).await?;
         found(done.rows_affected())
     }
 
-    async fn import_tokens(&self, tokens: &[(Token, SecretHash)]) -> Result<u64, StoreError> {
+    async fn import_tokens(
+        &self,
+        tokens: &[(Token, SecretHash)],
+        audit: &AuditEvent,
+    ) -> Result<u64, StoreError> {
         // 14 parameters a row; PostgreSQL allows 65535 per statement.
         const ROWS_PER_STATEMENT: usize = 2000;
         let mut tx = self.pool.begin().await?;
@@ -385,6 +406,7 @@ impl Store for PgStore {
                     "a token id or secret already exists".into()
                 }))?;
         }
+        append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(tokens.len() as u64)
     }
@@ -432,7 +454,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn create_admin(&self, admin: &NewAdmin) -> Result<(), StoreError> {
+    async fn create_admin(&self, admin: &NewAdmin, audit: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         insert_user(&mut *tx, &admin.user).await?;
         insert_account(&mut *tx, &admin.account).await?;
@@ -444,8 +466,76 @@ impl Store for PgStore {
         )
         .await?;
         insert_token(&mut *tx, &admin.token, &admin.hash).await?;
+        append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn append_audit(&self, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_audit(
+        &self,
+        owner: Owner,
+        query: &AuditQuery,
+    ) -> Result<Page<AuditEntry>, StoreError> {
+        let (kind, owner_id) = rows::owner_columns(owner);
+        let filter = "owner_kind = $1 AND owner_id = $2 AND at >= $3 AND at < $4";
+        let since = query.since.map_or(i64::MIN, rows::secs);
+        let before = query.before.map_or(i64::MAX, rows::secs);
+        let order = match query.direction {
+            Direction::Asc => "seq ASC",
+            Direction::Desc => "seq DESC",
+        };
+        let (total,): (i64,) =
+            sqlx::query_as(&format!("SELECT COUNT(*) FROM audit_log WHERE {filter}"))
+                .bind(kind)
+                .bind(&owner_id)
+                .bind(since)
+                .bind(before)
+                .fetch_one(&self.pool)
+                .await?;
+        let offset = query.page.saturating_sub(1).saturating_mul(query.per_page);
+        let items = sqlx::query_as::<_, AuditRow>(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE {filter} ORDER BY {order} \
+             LIMIT $5 OFFSET $6"
+        ))
+        .bind(kind)
+        .bind(&owner_id)
+        .bind(since)
+        .bind(before)
+        .bind(i64::try_from(query.per_page).unwrap_or(i64::MAX))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(AuditEntry::try_from)
+        .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total: total as u64,
+        })
+    }
+
+    async fn audit_entries(
+        &self,
+        after_seq: u64,
+        limit: u64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        sqlx::query_as::<_, AuditRow>(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(i64::try_from(after_seq).unwrap_or(i64::MAX))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(AuditEntry::try_from)
+        .collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -601,6 +691,59 @@ async fn insert_token<'e>(
     .map_err(conflict_if_unique(|| {
         "token id or secret already exists".into()
     }))?;
+    Ok(())
+}
+
+/// Commits a one-row write with its audit entry, or rolls back when it touched no row.
+async fn commit_audited(
+    mut tx: sqlx::Transaction<'_, Postgres>,
+    rows_affected: u64,
+    audit: &AuditEvent,
+) -> Result<(), StoreError> {
+    if rows_affected == 1 {
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(())
+}
+
+/// Appends `event` to the audit chain inside the caller's transaction. The head row is
+/// locked (`FOR UPDATE`) until commit, so appends from every node follow one another; it
+/// is the last lock a write takes, so it cannot deadlock with the token rows.
+async fn append_audit(tx: &mut PgConnection, event: &AuditEvent) -> Result<(), StoreError> {
+    let (seq, hash): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *tx)
+            .await?;
+    let prev_seq =
+        u64::try_from(seq).map_err(|e| StoreError::Corrupt(format!("audit head: {e}")))?;
+    let entry = AuditEntry::chain(event.clone(), prev_seq, rows::hash32("audit head", &hash)?);
+    let v = AuditValues::of(&entry);
+    sqlx::query(&format!(
+        "INSERT INTO audit_log ({AUDIT_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ))
+    .bind(v.seq)
+    .bind(v.id)
+    .bind(v.at)
+    .bind(v.action)
+    .bind(v.actor_token)
+    .bind(v.owner_kind)
+    .bind(v.owner_id)
+    .bind(v.target)
+    .bind(v.client_ip)
+    .bind(&entry.event.details)
+    .bind(&entry.prev_hash[..])
+    .bind(&entry.hash[..])
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(v.seq)
+        .bind(&entry.hash[..])
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 

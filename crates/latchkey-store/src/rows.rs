@@ -1,6 +1,8 @@
 //! Row structs and their conversion to and from domain types.
 
-use latchkey_core::{Condition, Id, Owner, Policy, SecretHash, Status, Token};
+use latchkey_core::{
+    AuditAction, AuditEntry, AuditEvent, Condition, Id, Owner, Policy, SecretHash, Status, Token,
+};
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
@@ -46,6 +48,104 @@ impl ExportRow {
             .map_err(|_| corrupt("secret_hash", "not 32 bytes"))?;
         let seq = u64::try_from(self.seq).map_err(|e| corrupt("seq", e))?;
         Ok((seq, Token::try_from(self.token)?, SecretHash(hash)))
+    }
+}
+
+/// A row of `audit_log`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    pub seq: i64,
+    pub id: String,
+    pub at: i64,
+    pub action: String,
+    pub actor_token: Option<String>,
+    pub owner_kind: Option<String>,
+    pub owner_id: Option<String>,
+    pub target: Option<String>,
+    pub client_ip: Option<String>,
+    pub details: String,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+/// The column list matching [`AuditRow`], in insert order.
+pub(crate) const AUDIT_COLUMNS: &str = "seq, id, at, action, actor_token, owner_kind, owner_id, \
+     target, client_ip, details, prev_hash, hash";
+
+/// A stored 32-byte hash.
+pub(crate) fn hash32(what: &str, bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    bytes.try_into().map_err(|_| corrupt(what, "not 32 bytes"))
+}
+
+impl TryFrom<AuditRow> for AuditEntry {
+    type Error = StoreError;
+
+    fn try_from(row: AuditRow) -> Result<Self, StoreError> {
+        let optional_id = |text: Option<String>| text.as_deref().map(id).transpose();
+        let owner = match (row.owner_kind.as_deref(), row.owner_id.as_deref()) {
+            (None, None) => None,
+            (Some("user"), Some(owner)) => Some(Owner::User(id(owner)?)),
+            (Some("account"), Some(owner)) => Some(Owner::Account(id(owner)?)),
+            (kind, _) => return Err(corrupt("audit owner_kind", format!("{kind:?}"))),
+        };
+        Ok(AuditEntry {
+            seq: u64::try_from(row.seq).map_err(|e| corrupt("audit seq", e))?,
+            event: AuditEvent {
+                id: id(&row.id)?,
+                at: time(row.at)?,
+                action: AuditAction::parse(&row.action)
+                    .ok_or_else(|| corrupt("audit action", &row.action))?,
+                actor_token: optional_id(row.actor_token)?,
+                owner,
+                target: optional_id(row.target)?,
+                client_ip: row
+                    .client_ip
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()
+                    .map_err(|e| corrupt("audit client_ip", e))?,
+                details: row.details,
+            },
+            prev_hash: hash32("audit prev_hash", &row.prev_hash)?,
+            hash: hash32("audit hash", &row.hash)?,
+        })
+    }
+}
+
+/// The column values of an entry, in [`AUDIT_COLUMNS`] order (hashes last, as bytes).
+pub(crate) struct AuditValues {
+    pub seq: i64,
+    pub id: String,
+    pub at: i64,
+    pub action: &'static str,
+    pub actor_token: Option<String>,
+    pub owner_kind: Option<&'static str>,
+    pub owner_id: Option<String>,
+    pub target: Option<String>,
+    pub client_ip: Option<String>,
+}
+
+impl AuditValues {
+    pub(crate) fn of(entry: &AuditEntry) -> Self {
+        let event = &entry.event;
+        let (owner_kind, owner_id) = match event.owner {
+            Some(owner) => {
+                let (kind, id) = owner_columns(owner);
+                (Some(kind), Some(id))
+            }
+            None => (None, None),
+        };
+        AuditValues {
+            seq: i64::try_from(entry.seq).unwrap_or(i64::MAX),
+            id: event.id.to_string(),
+            at: secs(event.at),
+            action: event.action.as_str(),
+            actor_token: event.actor_token.map(|id| id.to_string()),
+            owner_kind,
+            owner_id,
+            target: event.target.map(|id| id.to_string()),
+            client_ip: event.client_ip.map(|ip| ip.to_string()),
+        }
     }
 }
 

@@ -10,16 +10,19 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use latchkey_core::{Id, Owner, SecretHash, Token};
+use latchkey_core::{AuditEntry, AuditEvent, Id, Owner, SecretHash, Token};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Executor, Sqlite, SqlitePool};
+use sqlx::{Executor, Sqlite, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::error::{conflict_if_unique, foreign_key_violation, found, StoreError};
 use crate::group_commit::Inserter;
-use crate::model::{Account, Direction, ListQuery, NewAdmin, Page, User};
-use crate::rows::{self, AccountRow, ExportRow, TokenRow, UserRow, TOKEN_COLUMNS};
+use crate::model::{Account, AuditQuery, Direction, ListQuery, NewAdmin, Page, User};
+use crate::rows::{
+    self, AccountRow, AuditRow, AuditValues, ExportRow, TokenRow, UserRow, AUDIT_COLUMNS,
+    TOKEN_COLUMNS,
+};
 use crate::{Change, Store};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -213,8 +216,9 @@ impl Store for SqliteStore {
         token: &Token,
         hash: &SecretHash,
         quota: u64,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        self.inserter.insert(token, hash, quota).await
+        self.inserter.insert(token, hash, quota, audit).await
     }
 
     async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<Token>, StoreError> {
@@ -289,8 +293,9 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn update_token(&self, token: &Token) -> Result<(), StoreError> {
+    async fn update_token(&self, token: &Token, audit: &AuditEvent) -> Result<(), StoreError> {
         let (kind, owner_id) = rows::owner_columns(token.owner);
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE tokens SET name = ?, status = ?, modified_on = ?, not_before = ?, \
              expires_on = ?, policies = ?, condition = ?, revision = revision + 1 \
@@ -307,8 +312,14 @@ impl Store for SqliteStore {
         .bind(kind)
         .bind(owner_id)
         .bind(rows::revision(token))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 1 {
+            append_audit(&mut tx, audit).await?;
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
         self.changed_unless_gone(token.owner, token.id, done.rows_affected())
             .await
     }
@@ -319,8 +330,10 @@ impl Store for SqliteStore {
         id: Id,
         revision: u64,
         hash: &SecretHash,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let (kind, owner_id) = rows::owner_columns(owner);
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE tokens SET secret_hash = ?, revision = revision + 1 \
              WHERE id = ? AND owner_kind = ? AND owner_id = ? AND revision = ?",
@@ -330,25 +343,47 @@ impl Store for SqliteStore {
         .bind(kind)
         .bind(owner_id)
         .bind(i64::try_from(revision).unwrap_or(i64::MAX))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 1 {
+            append_audit(&mut tx, audit).await?;
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
         self.changed_unless_gone(owner, id, done.rows_affected())
             .await
     }
 
-    async fn delete_token(&self, owner: Owner, id: Id) -> Result<(), StoreError> {
+    async fn delete_token(
+        &self,
+        owner: Owner,
+        id: Id,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let (kind, owner_id) = rows::owner_columns(owner);
+        let mut tx = self.writer.begin().await?;
         let done =
             sqlx::query("DELETE FROM tokens WHERE id = ? AND owner_kind = ? AND owner_id = ?")
                 .bind(id.to_string())
                 .bind(kind)
                 .bind(owner_id)
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await?;
+        if done.rows_affected() == 1 {
+            append_audit(&mut tx, audit).await?;
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
         found(done.rows_affected())
     }
 
-    async fn import_tokens(&self, tokens: &[(Token, SecretHash)]) -> Result<u64, StoreError> {
+    async fn import_tokens(
+        &self,
+        tokens: &[(Token, SecretHash)],
+        audit: &AuditEvent,
+    ) -> Result<u64, StoreError> {
         // 14 parameters a row; SQLite allows 32766 per statement.
         const ROWS_PER_STATEMENT: usize = 2000;
         let mut tx = self.writer.begin().await?;
@@ -383,6 +418,7 @@ impl Store for SqliteStore {
                     "a token id or secret already exists".into()
                 }))?;
         }
+        append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(tokens.len() as u64)
     }
@@ -428,7 +464,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn create_admin(&self, admin: &NewAdmin) -> Result<(), StoreError> {
+    async fn create_admin(&self, admin: &NewAdmin, audit: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
         insert_user(&mut *tx, &admin.user).await?;
         insert_account(&mut *tx, &admin.account).await?;
@@ -440,8 +476,76 @@ impl Store for SqliteStore {
         )
         .await?;
         insert_token(&mut *tx, &admin.token, &admin.hash, u64::MAX).await?;
+        append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn append_audit(&self, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_audit(
+        &self,
+        owner: Owner,
+        query: &AuditQuery,
+    ) -> Result<Page<AuditEntry>, StoreError> {
+        let (kind, owner_id) = rows::owner_columns(owner);
+        let filter = "owner_kind = ?1 AND owner_id = ?2 AND at >= ?3 AND at < ?4";
+        let since = query.since.map_or(i64::MIN, rows::secs);
+        let before = query.before.map_or(i64::MAX, rows::secs);
+        let order = match query.direction {
+            Direction::Asc => "seq ASC",
+            Direction::Desc => "seq DESC",
+        };
+        let (total,): (i64,) =
+            sqlx::query_as(&format!("SELECT COUNT(*) FROM audit_log WHERE {filter}"))
+                .bind(kind)
+                .bind(&owner_id)
+                .bind(since)
+                .bind(before)
+                .fetch_one(&self.reader)
+                .await?;
+        let offset = query.page.saturating_sub(1).saturating_mul(query.per_page);
+        let items = sqlx::query_as::<_, AuditRow>(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE {filter} ORDER BY {order} \
+             LIMIT ?5 OFFSET ?6"
+        ))
+        .bind(kind)
+        .bind(&owner_id)
+        .bind(since)
+        .bind(before)
+        .bind(i64::try_from(query.per_page).unwrap_or(i64::MAX))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.reader)
+        .await?
+        .into_iter()
+        .map(AuditEntry::try_from)
+        .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total: total as u64,
+        })
+    }
+
+    async fn audit_entries(
+        &self,
+        after_seq: u64,
+        limit: u64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        sqlx::query_as::<_, AuditRow>(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"
+        ))
+        .bind(i64::try_from(after_seq).unwrap_or(i64::MAX))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.reader)
+        .await?
+        .into_iter()
+        .map(AuditEntry::try_from)
+        .collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -575,5 +679,65 @@ pub(crate) async fn insert_token<'e>(
     if done.rows_affected() == 0 {
         return Err(StoreError::QuotaExceeded(quota));
     }
+    Ok(())
+}
+
+/// Appends `event` to the audit chain inside the caller's transaction.
+pub(crate) async fn append_audit(
+    tx: &mut SqliteConnection,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    append_audits(tx, std::slice::from_ref(event)).await
+}
+
+/// Appends `events`, in order, to the audit chain inside the caller's transaction: reads
+/// the head once, writes the entries in one statement, moves the head. The single writer
+/// connection serializes appends.
+pub(crate) async fn append_audits(
+    tx: &mut SqliteConnection,
+    events: &[AuditEvent],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let (seq, hash): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+    let mut prev_seq =
+        u64::try_from(seq).map_err(|e| StoreError::Corrupt(format!("audit head: {e}")))?;
+    let mut prev_hash = rows::hash32("audit head", &hash)?;
+    let mut entries = Vec::with_capacity(events.len());
+    for event in events {
+        let entry = AuditEntry::chain(event.clone(), prev_seq, prev_hash);
+        (prev_seq, prev_hash) = (entry.seq, entry.hash);
+        entries.push(entry);
+    }
+    // 12 parameters a row; SQLite allows 32766 per statement.
+    for chunk in entries.chunks(2000) {
+        let mut insert =
+            sqlx::QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) "));
+        insert.push_values(chunk, |mut row, entry| {
+            let v = AuditValues::of(entry);
+            row.push_bind(v.seq)
+                .push_bind(v.id)
+                .push_bind(v.at)
+                .push_bind(v.action)
+                .push_bind(v.actor_token)
+                .push_bind(v.owner_kind)
+                .push_bind(v.owner_id)
+                .push_bind(v.target)
+                .push_bind(v.client_ip)
+                .push_bind(entry.event.details.clone())
+                .push_bind(entry.prev_hash.to_vec())
+                .push_bind(entry.hash.to_vec());
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")
+        .bind(i64::try_from(prev_seq).unwrap_or(i64::MAX))
+        .bind(&prev_hash[..])
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! One handler per operation; each serves both families (the path says which).
 
+pub mod audit_logs;
 pub mod authorize;
 pub mod identity;
 pub mod permission_groups;

@@ -4,9 +4,11 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::Json;
 use latchkey_api::{self as api, Envelope, ResultInfo};
-use latchkey_core::{Owner, Secret, Token};
+use latchkey_core::{AuditAction, Owner, Secret, Token};
 use latchkey_store::StoreError;
+use serde_json::json;
 
+use crate::audit;
 use crate::auth::Principal;
 use crate::authz::{authorize, check_grantable, Op};
 use crate::convert;
@@ -99,9 +101,16 @@ pub async fn create(
         Owner::User(_) => state.limits.user_token_quota,
         Owner::Account(_) => state.limits.account_token_quota,
     };
+    let event = audit::token_event(
+        &state,
+        &principal,
+        AuditAction::TokenCreate,
+        (owner, token.id),
+        json!({"name": token.name}),
+    );
     state
         .store
-        .insert_token(&token, &secret.hash(), quota)
+        .insert_token(&token, &secret.hash(), quota, &event)
         .await
         .map_err(|e| match e {
             StoreError::QuotaExceeded(quota) => ApiError::invalid(
@@ -162,11 +171,13 @@ pub async fn update(
         expires_on: fields.expires_on,
         policies: fields.policies,
         condition: fields.condition,
-        ..existing
+        ..existing.clone()
     };
+    let (action, details) = audit::update_details(&existing, &token);
+    let event = audit::token_event(&state, &principal, action, (owner, id), details);
     state
         .store
-        .update_token(&token)
+        .update_token(&token, &event)
         .await
         .map_err(not_found_at(&uri))?;
     state.cache.forget(token.id);
@@ -183,9 +194,16 @@ pub async fn delete(
     uri: Uri,
 ) -> ApiResult<api::DeletedToken> {
     let owner = authorize(&state, &principal, family, Op::Delete).await?;
+    let event = audit::token_event(
+        &state,
+        &principal,
+        AuditAction::TokenDelete,
+        (owner, id),
+        json!({}),
+    );
     state
         .store
-        .delete_token(owner, id)
+        .delete_token(owner, id, &event)
         .await
         .map_err(not_found_at(&uri))?;
     state.cache.forget(id);
@@ -209,9 +227,16 @@ pub async fn roll(
         .await?
         .ok_or_else(|| ApiError::could_not_route(uri.path()))?;
     let secret = Secret::generate(owner.secret_kind());
+    let event = audit::token_event(
+        &state,
+        &principal,
+        AuditAction::TokenRoll,
+        (owner, id),
+        json!({"name": existing.name}),
+    );
     state
         .store
-        .roll_token(owner, id, existing.revision, &secret.hash())
+        .roll_token(owner, id, existing.revision, &secret.hash(), &event)
         .await
         .map_err(not_found_at(&uri))?;
     state.cache.forget(id);

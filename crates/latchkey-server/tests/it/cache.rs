@@ -6,6 +6,14 @@ use serde_json::json;
 
 use crate::kit::*;
 
+/// The audit entry of a write these tests make behind latchkey's back.
+fn behind_the_back() -> latchkey_core::AuditEvent {
+    latchkey_core::AuditEvent::new(
+        latchkey_core::AuditAction::TokenUpdate,
+        time::OffsetDateTime::now_utc(),
+    )
+}
+
 #[tokio::test]
 async fn a_cached_token_is_served_without_the_database_until_a_write_forgets_it() {
     let app = TestApp::without_change_feed().await;
@@ -18,7 +26,7 @@ async fn a_cached_token_is_served_without_the_database_until_a_write_forgets_it(
     let owner = Owner::User(app.admin.user_id);
     app.state
         .store
-        .delete_token(owner, id.parse().unwrap())
+        .delete_token(owner, id.parse().unwrap(), &behind_the_back())
         .await
         .unwrap();
     app.get(verify, &secret).await.ok();
@@ -52,7 +60,7 @@ async fn unknown_secrets_are_remembered_briefly() {
     copy.id = latchkey_core::Id::random();
     app.state
         .store
-        .insert_token(&copy, &secret.hash(), u64::MAX)
+        .insert_token(&copy, &secret.hash(), u64::MAX, &behind_the_back())
         .await
         .unwrap();
     app.get(verify, secret.expose())

@@ -340,6 +340,18 @@ async fn kill_and_restart(backend: &str, database: &str) {
         lost.join("\n")
     );
     drop(node);
+    // Every write was audited in its own transaction: the chain survived the kills whole.
+    let verified = std::process::Command::new(crate::process::LATCHKEY)
+        .args(["audit", "verify", "--database", database])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verified.stdout);
+    println!("crash safety ({backend}): {}", said.trim());
+    assert!(
+        verified.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

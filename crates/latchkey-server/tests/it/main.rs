@@ -4,6 +4,7 @@
 
 mod accounts;
 mod arbitrary_input;
+mod audit;
 mod auth;
 mod authorize;
 mod binary;

@@ -3,6 +3,7 @@
 mod story;
 
 use latchkey_store::SqliteStore;
+use story::audit;
 
 #[tokio::test]
 async fn sqlite_passes_the_story() {
@@ -19,7 +20,7 @@ async fn sqlite_reopens_with_its_data() {
     let admin = story::admin();
     {
         let store = SqliteStore::open(&url).await.unwrap();
-        latchkey_store::Store::create_admin(&store, &admin)
+        latchkey_store::Store::create_admin(&store, &admin, &audit())
             .await
             .unwrap();
     }
@@ -28,6 +29,27 @@ async fn sqlite_reopens_with_its_data() {
         .await
         .unwrap();
     assert_eq!(found, Some(admin.token));
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_write_it_cannot_audit() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("unaudited.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let admin = story::admin();
+    latchkey_store::Store::create_admin(&store, &admin, &audit())
+        .await
+        .unwrap();
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER no_audit BEFORE INSERT ON audit_log \
+         BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END",
+    )
+    .execute(&mut other)
+    .await
+    .unwrap();
+    story::unaudited_writes_fail(&store, &admin).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,7 +71,7 @@ async fn concurrent_inserts_are_group_committed_within_the_quota_and_durable() {
         tasks.spawn(async move {
             let token = Token::new(owner, format!("t{i}"), now);
             let hash = Secret::generate(SecretKind::Account).hash();
-            (store.insert_token(&token, &hash, 25).await, hash)
+            (store.insert_token(&token, &hash, 25, &audit()).await, hash)
         });
     }
     let results = tasks.join_all().await;
@@ -81,6 +103,29 @@ mod postgres {
     use latchkey_core::{Id, Owner, Secret, SecretKind, Token};
     use latchkey_store::testing::fresh_postgres_database;
     use latchkey_store::{Change, PgStore, Store, StoreError};
+
+    use crate::story::audit;
+
+    #[tokio::test]
+    async fn postgres_refuses_a_write_it_cannot_audit() {
+        use sqlx::Connection;
+        let Some(url) = fresh_postgres_database("unaudited").await else {
+            return;
+        };
+        let store = PgStore::open(&url).await.unwrap();
+        let admin = crate::story::admin();
+        store.create_admin(&admin, &audit()).await.unwrap();
+        let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+        for statement in [
+            "CREATE FUNCTION no_audit() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'audit log unavailable'; END $$",
+            "CREATE TRIGGER no_audit BEFORE INSERT ON audit_log \
+             FOR EACH ROW EXECUTE FUNCTION no_audit()",
+        ] {
+            sqlx::query(statement).execute(&mut other).await.unwrap();
+        }
+        crate::story::unaudited_writes_fail(&store, &admin).await;
+    }
 
     /// `nodes` stores opened at once on one fresh database (each as a separate node would).
     async fn nodes(test: &str, nodes: usize) -> Option<Vec<Arc<dyn Store>>> {
@@ -136,7 +181,7 @@ mod postgres {
             tasks.spawn(async move {
                 let token = Token::new(owner, format!("t{i}"), now());
                 let hash = Secret::generate(SecretKind::Account).hash();
-                store.insert_token(&token, &hash, 25).await
+                store.insert_token(&token, &hash, 25, &audit()).await
             });
         }
         let results = tasks.join_all().await;
@@ -158,7 +203,12 @@ mod postgres {
         let owner = Owner::User(Id::random());
         let token = Token::new(owner, "raced", now());
         stores[0]
-            .insert_token(&token, &Secret::generate(SecretKind::User).hash(), 10)
+            .insert_token(
+                &token,
+                &Secret::generate(SecretKind::User).hash(),
+                10,
+                &audit(),
+            )
             .await
             .unwrap();
         for round in 0..20 {
@@ -170,11 +220,11 @@ mod postgres {
                 changed.name = format!("round {round} node {node}");
                 async move {
                     if round % 2 == 0 {
-                        store.update_token(&changed).await
+                        store.update_token(&changed, &audit()).await
                     } else {
                         let hash = Secret::generate(SecretKind::User).hash();
                         store
-                            .roll_token(owner, changed.id, changed.revision, &hash)
+                            .roll_token(owner, changed.id, changed.revision, &hash, &audit())
                             .await
                     }
                 }
@@ -208,7 +258,12 @@ mod postgres {
         let owner = Owner::User(Id::random());
         let token = Token::new(owner, "watched", now());
         stores[0]
-            .insert_token(&token, &Secret::generate(SecretKind::User).hash(), 10)
+            .insert_token(
+                &token,
+                &Secret::generate(SecretKind::User).hash(),
+                10,
+                &audit(),
+            )
             .await
             .unwrap();
         stores[0]
@@ -217,13 +272,16 @@ mod postgres {
             .unwrap();
         let mut changed = token.clone();
         changed.name = "renamed".into();
-        stores[0].update_token(&changed).await.unwrap();
+        stores[0].update_token(&changed, &audit()).await.unwrap();
         assert_eq!(
             tokio::time::timeout(Duration::from_secs(5), feed.recv()).await,
             Ok(Some(Change::Token(token.id))),
             "the update is announced (and neither the insert nor the last use)"
         );
-        stores[0].delete_token(owner, token.id).await.unwrap();
+        stores[0]
+            .delete_token(owner, token.id, &audit())
+            .await
+            .unwrap();
         assert_eq!(
             tokio::time::timeout(Duration::from_secs(5), feed.recv()).await,
             Ok(Some(Change::Token(token.id)))

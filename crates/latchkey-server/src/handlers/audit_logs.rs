@@ -1,0 +1,37 @@
+//! `GET .../audit_logs`: the audit entries about a family's tokens (the user's own, or the
+//! account's), newest first, to a token that may list those tokens.
+
+use axum::extract::State;
+use axum::Json;
+use latchkey_api::{self as api, Envelope, ResultInfo};
+
+use crate::audit;
+use crate::auth::Principal;
+use crate::authz::{authorize, Op};
+use crate::error::ApiError;
+use crate::extract::{AuditParams, Family};
+use crate::state::AppState;
+
+/// `GET /client/v4/user/audit_logs` and `GET /client/v4/accounts/{account_id}/audit_logs`.
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    family: Family,
+    AuditParams(query): AuditParams,
+) -> Result<Json<Envelope<Vec<api::AuditLogEntry>>>, ApiError> {
+    let owner = authorize(&state, &principal, family, Op::List).await?;
+    let page = state.store.list_audit(owner, &query).await?;
+    let items: Vec<api::AuditLogEntry> = page.items.iter().map(audit::to_wire).collect();
+    let mut envelope = Envelope::ok(items);
+    envelope.result_info = Some(ResultInfo {
+        page: query.page,
+        per_page: query.per_page,
+        count: envelope
+            .result
+            .as_ref()
+            .map_or(0, |items| items.len() as u64),
+        total_count: page.total,
+        total_pages: page.total.div_ceil(query.per_page).max(1),
+    });
+    Ok(Json(envelope))
+}
