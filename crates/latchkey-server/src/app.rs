@@ -7,7 +7,9 @@ use axum::routing::{get, put};
 use axum::Router;
 
 use crate::dashboard;
-use crate::handlers::{self, audit_logs, authorize, identity, permission_groups, tokens, verify};
+use crate::handlers::{
+    self, audit_logs, authorize, health, identity, permission_groups, tokens, verify,
+};
 use crate::rate_limit::AllowanceSlot;
 use crate::state::AppState;
 
@@ -43,6 +45,8 @@ pub fn router(state: AppState) -> Router {
         .merge(family("/client/v4/user"))
         .merge(family("/client/v4/accounts/{account_id}"))
         .merge(dashboard::routes())
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/client/v4/user", get(identity::user))
         .route("/client/v4/accounts", get(identity::accounts))
         .route(

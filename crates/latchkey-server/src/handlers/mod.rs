@@ -2,6 +2,7 @@
 
 pub mod audit_logs;
 pub mod authorize;
+pub mod health;
 pub mod identity;
 pub mod permission_groups;
 pub mod tokens;

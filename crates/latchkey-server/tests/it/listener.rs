@@ -220,3 +220,12 @@ async fn unknown_routes_and_methods_are_enveloped() {
     assert_eq!(outside.status(), 404);
     assert_eq!(outside.headers()["content-type"], "application/json");
 }
+
+#[tokio::test]
+async fn health_and_readiness_need_no_token() {
+    let app = TestApp::new().await;
+    for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let answer = app.call(axum::http::Method::GET, path, None, None).await;
+        assert_eq!(answer.ok()["status"], status, "{path}");
+    }
+}

@@ -219,6 +219,14 @@ async fn the_database_going_away_gives_503_and_the_node_recovers_by_itself() {
         );
     }
     assert!(node.is_running(), "the node survives the outage");
+    // Alive, but not ready.
+    let root = node.base.trim_end_matches("/client/v4").to_owned();
+    let health = reqwest::get(format!("{root}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = reqwest::get(format!("{root}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(ready["errors"][0]["code"], 1015, "{ready:#}");
 
     scripts_pg(&["start", cluster, &port]);
     let back = Instant::now();
@@ -236,5 +244,7 @@ async fn the_database_going_away_gives_503_and_the_node_recovers_by_itself() {
     );
     let (_, secret) = create_token(&node, &admin, &user, "after the outage").await;
     assert_eq!(verify(&node, &secret).await, 200);
+    let ready = reqwest::get(format!("{root}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
     assert!(!node.log().contains("panicked"), "{}", node.log());
 }
