@@ -801,26 +801,26 @@ function template(kind, groups) {
   return { name: "Read all resources", policies };
 }
 
-async function createView() {
-  let groups;
+/** The owner's permission groups, or null after showing why they cannot be read. */
+async function groupsOrError() {
   try {
-    groups = await loadGroups();
+    return await loadGroups();
   } catch (e) {
     main().prepend(errorBox(e, "Permission groups cannot be read with this token:"));
-    return;
+    return null;
   }
+}
+
+async function createView() {
+  const groups = await groupsOrError();
+  if (!groups) return;
   const draft = { name: "", status: "active", policies: [emptyPolicy()], ipIn: "", ipNotIn: "", notBefore: "", expiresOn: "", template: "custom" };
   builderView(draft, groups, null);
 }
 
 async function editView(token) {
-  let groups;
-  try {
-    groups = await loadGroups();
-  } catch (e) {
-    main().prepend(errorBox(e, "Permission groups cannot be read with this token:"));
-    return;
-  }
+  const groups = await groupsOrError();
+  if (!groups) return;
   const ranges = token.condition?.request_ip ?? {};
   const draft = {
     name: token.name,

@@ -197,6 +197,56 @@ fn whole_number(text: &str) -> Option<u64> {
     (f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 9.0e15).then_some(f as u64)
 }
 
+/// 400 1004 for query parameter `name`, saying what it must be.
+fn invalid_query(name: &str, rule: &str) -> ApiError {
+    ApiError::invalid(
+        codes::INVALID_QUERY,
+        format!("Invalid query parameter {name}: {rule}"),
+        format!("/query/{name}"),
+    )
+}
+
+/// `page`: a whole number from 1 (default 1).
+fn page_param(pairs: &[(String, String)]) -> Result<u64, ApiError> {
+    match last(pairs, "page") {
+        None => Ok(1),
+        Some(text) => whole_number(text)
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| invalid_query("page", "must be a whole number of at least 1")),
+    }
+}
+
+/// `per_page`: a whole number within `range` (`default` when absent).
+fn per_page_param(
+    pairs: &[(String, String)],
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ApiError> {
+    match last(pairs, "per_page") {
+        None => Ok(default),
+        Some(text) => whole_number(text)
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                let rule = format!(
+                    "must be a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                );
+                invalid_query("per_page", &rule)
+            }),
+    }
+}
+
+/// `direction`: `asc` or `desc` (`default` when absent).
+fn direction_param(pairs: &[(String, String)], default: Direction) -> Result<Direction, ApiError> {
+    match last(pairs, "direction") {
+        None => Ok(default),
+        Some("asc") => Ok(Direction::Asc),
+        Some("desc") => Ok(Direction::Desc),
+        Some(_) => Err(invalid_query("direction", "must be asc or desc")),
+    }
+}
+
 /// `page`, `per_page`, `direction` and `include_expired` of a list request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListParams {
@@ -228,39 +278,15 @@ impl FromRequestParts<AppState> for ListParams {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let pairs = query_pairs(parts, state).await?;
-        let invalid = |name: &str, rule: &str| {
-            ApiError::invalid(
-                codes::INVALID_QUERY,
-                format!("Invalid query parameter {name}: {rule}"),
-                format!("/query/{name}"),
-            )
-        };
-        let page = match last(&pairs, "page") {
-            None => 1,
-            Some(text) => whole_number(text)
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| invalid("page", "must be a whole number of at least 1"))?,
-        };
-        let per_page = match last(&pairs, "per_page") {
-            None => 20,
-            Some(text) => whole_number(text)
-                .filter(|n| (5..=50).contains(n))
-                .ok_or_else(|| invalid("per_page", "must be a whole number from 5 to 50"))?,
-        };
-        let direction = match last(&pairs, "direction") {
-            None | Some("asc") => Direction::Asc,
-            Some("desc") => Direction::Desc,
-            Some(_) => return Err(invalid("direction", "must be asc or desc")),
-        };
         let include_expired = match last(&pairs, "include_expired") {
             None | Some("false") => false,
             Some("true") => true,
-            Some(_) => return Err(invalid("include_expired", "must be true or false")),
+            Some(_) => return Err(invalid_query("include_expired", "must be true or false")),
         };
         Ok(ListParams {
-            page,
-            per_page,
-            direction,
+            page: page_param(&pairs)?,
+            per_page: per_page_param(&pairs, 20, 5..=50)?,
+            direction: direction_param(&pairs, Direction::Asc)?,
             include_expired,
         })
     }
@@ -276,30 +302,6 @@ impl FromRequestParts<AppState> for AuditParams {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let pairs = query_pairs(parts, state).await?;
-        let invalid = |name: &str, rule: &str| {
-            ApiError::invalid(
-                codes::INVALID_QUERY,
-                format!("Invalid query parameter {name}: {rule}"),
-                format!("/query/{name}"),
-            )
-        };
-        let page = match last(&pairs, "page") {
-            None => 1,
-            Some(text) => whole_number(text)
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| invalid("page", "must be a whole number of at least 1"))?,
-        };
-        let per_page = match last(&pairs, "per_page") {
-            None => 100,
-            Some(text) => whole_number(text)
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| invalid("per_page", "must be a whole number from 1 to 1000"))?,
-        };
-        let direction = match last(&pairs, "direction") {
-            None | Some("desc") => Direction::Desc,
-            Some("asc") => Direction::Asc,
-            Some(_) => return Err(invalid("direction", "must be asc or desc")),
-        };
         let instant = |name: &str| {
             last(&pairs, name)
                 .map(|text| {
@@ -307,14 +309,14 @@ impl FromRequestParts<AppState> for AuditParams {
                         text,
                         &time::format_description::well_known::Rfc3339,
                     )
-                    .map_err(|_| invalid(name, "must be an RFC 3339 time"))
+                    .map_err(|_| invalid_query(name, "must be an RFC 3339 time"))
                 })
                 .transpose()
         };
         Ok(AuditParams(AuditQuery {
-            page,
-            per_page,
-            direction,
+            page: page_param(&pairs)?,
+            per_page: per_page_param(&pairs, 100, 1..=1000)?,
+            direction: direction_param(&pairs, Direction::Desc)?,
             since: instant("since")?,
             before: instant("before")?,
         }))

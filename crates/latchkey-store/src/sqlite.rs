@@ -314,12 +314,7 @@ impl Store for SqliteStore {
         .bind(rows::revision(token))
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 1 {
-            append_audit(&mut tx, audit).await?;
-            tx.commit().await?;
-        } else {
-            tx.rollback().await?;
-        }
+        commit_audited(tx, done.rows_affected(), audit).await?;
         self.changed_unless_gone(token.owner, token.id, done.rows_affected())
             .await
     }
@@ -345,12 +340,7 @@ impl Store for SqliteStore {
         .bind(i64::try_from(revision).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 1 {
-            append_audit(&mut tx, audit).await?;
-            tx.commit().await?;
-        } else {
-            tx.rollback().await?;
-        }
+        commit_audited(tx, done.rows_affected(), audit).await?;
         self.changed_unless_gone(owner, id, done.rows_affected())
             .await
     }
@@ -370,12 +360,7 @@ impl Store for SqliteStore {
                 .bind(owner_id)
                 .execute(&mut *tx)
                 .await?;
-        if done.rows_affected() == 1 {
-            append_audit(&mut tx, audit).await?;
-            tx.commit().await?;
-        } else {
-            tx.rollback().await?;
-        }
+        commit_audited(tx, done.rows_affected(), audit).await?;
         found(done.rows_affected())
     }
 
@@ -678,6 +663,21 @@ pub(crate) async fn insert_token<'e>(
     .map_err(conflict_if_unique(|| "token id or secret already exists".into()))?;
     if done.rows_affected() == 0 {
         return Err(StoreError::QuotaExceeded(quota));
+    }
+    Ok(())
+}
+
+/// Commits a one-row write with its audit entry, or rolls back when it touched no row.
+async fn commit_audited(
+    mut tx: sqlx::Transaction<'_, Sqlite>,
+    rows_affected: u64,
+    audit: &AuditEvent,
+) -> Result<(), StoreError> {
+    if rows_affected == 1 {
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
     }
     Ok(())
 }

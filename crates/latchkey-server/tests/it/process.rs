@@ -122,8 +122,9 @@ pub fn free_port() -> u16 {
     probe.local_addr().unwrap().port()
 }
 
-/// `latchkey bootstrap` on `database`: (admin secret, user id).
-pub fn bootstrap(database: &str) -> (String, String) {
+/// `latchkey bootstrap` on `database`: its JSON (`user_id`, `account_id`, `token_id`,
+/// `token`).
+pub fn bootstrap_json(database: &str) -> Value {
     let out = Command::new(LATCHKEY)
         .args(["bootstrap", "--database", database])
         .output()
@@ -133,7 +134,12 @@ pub fn bootstrap(database: &str) -> (String, String) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let admin: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `latchkey bootstrap` on `database`: (admin secret, user id).
+pub fn bootstrap(database: &str) -> (String, String) {
+    let admin = bootstrap_json(database);
     (
         admin["token"].as_str().unwrap().to_owned(),
         admin["user_id"].as_str().unwrap().to_owned(),

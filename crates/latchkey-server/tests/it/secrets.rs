@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::json;
 use sqlx::Connection;
 
-use crate::process::{call, create_token, Node, LATCHKEY};
+use crate::process::{bootstrap_json, call, create_token, Node, LATCHKEY};
 
 /// Every place a secret could show up, read as bytes: (name, contents).
 type Haystacks = Vec<(String, Vec<u8>)>;
@@ -21,12 +21,7 @@ type Haystacks = Vec<(String, Vec<u8>)>;
 /// Drives `serve` on `database` through every secret-bearing request; returns the secrets
 /// it saw and the haystacks latchkey wrote outside the database.
 async fn exercise(database: &str, dir: &Path) -> (Vec<String>, Haystacks) {
-    let out = Command::new(LATCHKEY)
-        .args(["bootstrap", "--database", database])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let admin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let admin = bootstrap_json(database);
     let (admin_secret, user) = (
         admin["token"].as_str().unwrap().to_owned(),
         admin["user_id"].as_str().unwrap().to_owned(),
