@@ -30,34 +30,30 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+/// (path, content type, contents) of each file.
+const FILES: [(&str, &str, &str); 3] = [
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("../dashboard/index.html"),
+    ),
+    (
+        "/dashboard/app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dashboard/app.js"),
+    ),
+    (
+        "/dashboard/style.css",
+        "text/css; charset=utf-8",
+        include_str!("../dashboard/style.css"),
+    ),
+];
+
 /// `GET /`, `GET /dashboard/app.js`, `GET /dashboard/style.css`.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route(
-            "/",
-            get(|| async {
-                asset(
-                    "text/html; charset=utf-8",
-                    include_str!("../dashboard/index.html"),
-                )
-            }),
-        )
-        .route(
-            "/dashboard/app.js",
-            get(|| async {
-                asset(
-                    "text/javascript; charset=utf-8",
-                    include_str!("../dashboard/app.js"),
-                )
-            }),
-        )
-        .route(
-            "/dashboard/style.css",
-            get(|| async {
-                asset(
-                    "text/css; charset=utf-8",
-                    include_str!("../dashboard/style.css"),
-                )
-            }),
-        )
+    FILES
+        .into_iter()
+        .fold(Router::new(), |router, (path, content_type, body)| {
+            router.route(path, get(move || async move { asset(content_type, body) }))
+        })
 }

@@ -128,11 +128,14 @@ impl RateLimits {
     /// authentications per address per [`FAILURE_PERIOD`]; 0 turns a limit off.
     pub fn new(per_owner: u32, failures: u32) -> Self {
         let clock = DefaultClock::default();
-        let owners = NonZeroU32::new(per_owner).map(|limit| OwnerLimit {
-            limiter: RateLimiter::dashmap_with_clock(quota(limit, OWNER_PERIOD), clock.clone())
-                .with_middleware::<StateInformationMiddleware>(),
-            limit: limit.get(),
-            refill: OWNER_PERIOD / limit.get(),
+        let owners = NonZeroU32::new(per_owner).map(|limit| {
+            let quota = quota(limit, OWNER_PERIOD);
+            OwnerLimit {
+                limiter: RateLimiter::dashmap_with_clock(quota, clock.clone())
+                    .with_middleware::<StateInformationMiddleware>(),
+                limit: limit.get(),
+                refill: quota.replenish_interval(),
+            }
         });
         let failures = NonZeroU32::new(failures).map(|limit| FailureLimit {
             limiter: RateLimiter::dashmap_with_clock(quota(limit, FAILURE_PERIOD), clock.clone()),
