@@ -8,6 +8,7 @@ use crate::timestamp;
 
 /// One entry of `GET .../audit_logs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditLogEntry {
     /// 32 lowercase hex.
     pub id: String,
@@ -32,6 +33,7 @@ pub struct AuditLogEntry {
 
 /// `action` of an entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditLogAction {
     /// e.g. `token_create`, `token_roll`, `auth_throttled`.
     #[serde(rename = "type")]
@@ -42,6 +44,7 @@ pub struct AuditLogAction {
 
 /// `actor` of an entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditLogActor {
     /// The acting token's id, when a token acted.
     pub id: Option<String>,
@@ -54,6 +57,7 @@ pub struct AuditLogActor {
 
 /// `owner` of an entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditLogOwner {
     /// The owning user's or account's id.
     pub id: Option<String>,
@@ -64,6 +68,7 @@ pub struct AuditLogOwner {
 
 /// `resource` of an entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditLogResource {
     /// The token's id.
     pub id: Option<String>,
@@ -74,6 +79,7 @@ pub struct AuditLogResource {
 
 /// `chain` of an entry: see `latchkey audit verify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditLogChain {
     /// 1, 2, 3, ... across the whole log.
     pub seq: u64,

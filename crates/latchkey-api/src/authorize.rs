@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Body of `POST /latchkey/v1/authorize`; the token to check is the bearer token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthorizeRequest {
     /// Permission group id or exact name, e.g. "DNS Read" or an operator-defined group.
     pub permission_group: String,
@@ -19,6 +20,7 @@ pub struct AuthorizeRequest {
 
 /// Result of `POST /latchkey/v1/authorize`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthorizeResult {
     /// The decision.
     pub allowed: bool,

@@ -4,14 +4,17 @@ use serde::{Deserialize, Serialize};
 
 /// `{"success", "errors", "messages", "result", "result_info"?}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Envelope<T> {
     /// `true` on success, `false` with a non-empty `errors` otherwise.
     pub success: bool,
     /// Why the request failed.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub errors: Vec<ErrorDetail>,
     /// Informational messages.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub messages: Vec<Message>,
     /// The payload; `null` on failure.
     pub result: Option<T>,
@@ -46,6 +49,7 @@ impl<T> Envelope<T> {
 
 /// One error: a Cloudflare code (>= 1000), a sentence, and optionally the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Cloudflare error code.
     pub code: u32,
@@ -56,11 +60,13 @@ pub struct ErrorDetail {
     pub source: Option<ErrorSource>,
     /// Underlying causes, as Cloudflare nests them (e.g. 6003 > 6111).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     pub error_chain: Vec<ErrorDetail>,
 }
 
 /// `{"pointer": "/policies/0/effect"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorSource {
     /// A JSON pointer (RFC 6901) into the body, or `/query/<name>`, `/header/<name>`.
     pub pointer: String,
@@ -68,6 +74,7 @@ pub struct ErrorSource {
 
 /// An informational message, e.g. verify's "This API Token is valid and active".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     /// Cloudflare message code.
     pub code: u32,
@@ -80,6 +87,7 @@ pub struct Message {
 
 /// Paging information of a list response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResultInfo {
     /// The page returned (from 1).
     pub page: u64,

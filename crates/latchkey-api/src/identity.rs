@@ -8,6 +8,7 @@ use crate::timestamp;
 
 /// `GET /client/v4/user`: the user a user token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// 32 lowercase hex.
     pub id: String,
@@ -20,6 +21,7 @@ pub struct User {
 
 /// One item of `GET /client/v4/accounts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Account {
     /// 32 lowercase hex.
     pub id: String,

@@ -8,6 +8,7 @@ use crate::timestamp;
 
 /// A token's status (spec §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TokenStatus {
     /// Usable.
@@ -20,6 +21,23 @@ pub enum TokenStatus {
 
 /// A token as the API returns it. `value` is present only in the create response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "id": "ed17574386854bf78a67040be0a770b0",
+    "name": "readonly token",
+    "status": "active",
+    "issued_on": "2026-01-01T00:00:00Z",
+    "modified_on": "2026-01-01T00:00:00Z",
+    "last_used_on": "2026-01-02T08:30:00Z",
+    "expires_on": "2030-01-01T00:00:00Z",
+    "policies": [{
+        "id": "f267e341f3dd4697bd3b9f71dd96247f",
+        "effect": "allow",
+        "permission_groups": [{"id": "c8fed203ed3043cba015a93ad1616f1f", "name": "Zone Read"}],
+        "resources": {"com.cloudflare.api.account.zone.*": "*"}
+    }],
+    "condition": {"request_ip": {"in": ["192.0.2.0/24"], "not_in": ["192.0.2.1/32"]}}
+})))]
 pub struct Token {
     /// 32 lowercase hex.
     pub id: String,
@@ -68,7 +86,12 @@ pub struct Token {
 /// plain string; its `Debug` output shows only the prefix, so that logging or printing an
 /// answer never shows the secret. Read it with [`SecretValue::expose`].
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = "cfut_Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eA")
+)]
 pub struct SecretValue(String);
 
 impl SecretValue {
@@ -98,6 +121,7 @@ impl From<SecretValue> for String {
 
 /// Allow or deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
     /// Grant.
@@ -108,9 +132,11 @@ pub enum Effect {
 
 /// A policy, in requests (where `id` is ignored) and responses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Policy {
     /// Assigned by the server; ignored when sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(read_only, required = true))]
     pub id: Option<String>,
     /// Allow or deny.
     pub effect: Effect,
@@ -122,11 +148,13 @@ pub struct Policy {
 
 /// A permission group named in a policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupRef {
     /// The group's id.
     pub id: String,
     /// Its name, filled in by the server; ignored when sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(read_only))]
     pub name: Option<String>,
     /// Opaque metadata, returned as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,6 +163,7 @@ pub struct GroupRef {
 
 /// `{key, value}` metadata of a policy's permission group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupMeta {
     /// Optional key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,6 +175,7 @@ pub struct GroupMeta {
 
 /// The value of a resource key: `"*"` or a nested map of resource keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum ResourceValue {
     /// `"*"` in every documented case.
@@ -156,6 +186,7 @@ pub enum ResourceValue {
 
 /// `condition` of a token. `request.ip` is accepted as an alias of `request_ip` on input.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Condition {
     /// Client-address ranges.
     #[serde(default, alias = "request.ip", skip_serializing_if = "Option::is_none")]
@@ -164,6 +195,7 @@ pub struct Condition {
 
 /// CIDR lists of a client-address condition.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IpRanges {
     /// Only these ranges (when non-empty).
     #[serde(rename = "in", default, skip_serializing_if = "Vec::is_empty")]
@@ -175,6 +207,17 @@ pub struct IpRanges {
 
 /// Body of `POST .../tokens`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "name": "readonly token",
+    "policies": [{
+        "effect": "allow",
+        "permission_groups": [{"id": "c8fed203ed3043cba015a93ad1616f1f"}],
+        "resources": {"com.cloudflare.api.account.zone.*": "*"}
+    }],
+    "expires_on": "2030-01-01T00:00:00Z",
+    "condition": {"request_ip": {"in": ["192.0.2.0/24"], "not_in": ["192.0.2.1/32"]}}
+})))]
 pub struct CreateTokenRequest {
     /// Up to 120 characters.
     pub name: String,
@@ -202,6 +245,7 @@ pub struct CreateTokenRequest {
 /// Body of `PUT .../tokens/{id}`: a full replacement. Read-only fields sent back
 /// (`id`, `issued_on`, `modified_on`, `last_used_on`, `value`) are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateTokenRequest {
     /// Up to 120 characters.
     pub name: String,
@@ -231,6 +275,8 @@ pub struct UpdateTokenRequest {
 
 /// Result of `GET .../tokens/verify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"id": "ed17574386854bf78a67040be0a770b0", "status": "active", "expires_on": "2030-01-01T00:00:00Z"})))]
 pub struct VerifiedToken {
     /// The presented token's id.
     pub id: String,
@@ -254,6 +300,7 @@ pub struct VerifiedToken {
 
 /// Result of `DELETE .../tokens/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeletedToken {
     /// The deleted token's id.
     pub id: String,

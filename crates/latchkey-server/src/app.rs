@@ -10,6 +10,7 @@ use crate::dashboard;
 use crate::handlers::{
     self, audit_logs, authorize, health, identity, permission_groups, tokens, verify,
 };
+use crate::openapi;
 use crate::rate_limit::AllowanceSlot;
 use crate::state::AppState;
 
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(family("/client/v4/user"))
         .merge(family("/client/v4/accounts/{account_id}"))
         .merge(dashboard::routes())
+        .route("/client/v4/openapi.json", get(openapi::serve))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/client/v4/user", get(identity::user))

@@ -44,6 +44,8 @@ pub enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print the OpenAPI document (the one served at /client/v4/openapi.json).
+    Openapi,
 }
 
 /// `latchkey audit ...`
@@ -354,6 +356,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     anyhow::bail!("audit log broken at {broken}")
                 }
             }
+        }
+        Command::Openapi => {
+            println!("{:#}", crate::openapi::document());
+            Ok(())
         }
         Command::Migrate(db) => {
             open(&db).await?;

@@ -20,6 +20,7 @@ pub mod handlers;
 pub mod http;
 pub mod last_used;
 pub mod memberships;
+pub mod openapi;
 pub mod permission_groups_file;
 pub mod rate_limit;
 pub mod serve;

@@ -13,6 +13,25 @@ use crate::extract::{AuditParams, Family};
 use crate::state::AppState;
 
 /// `GET /client/v4/user/audit_logs` and `GET /client/v4/accounts/{account_id}/audit_logs`.
+#[utoipa::path(
+    get,
+    path = "/client/v4/user/audit_logs",
+    operation_id = "user-audit-logs-list",
+    summary = "List Audit Logs",
+    tag = "Audit logs",
+    params(
+        ("page" = Option<u64>, Query, description = "Page, from 1 (default 1).", minimum = 1),
+        ("per_page" = Option<u64>, Query, description = "Entries per page, 1 to 1000 (default 100).", minimum = 1, maximum = 1000),
+        ("direction" = Option<crate::openapi::Direction>, Query, description = "`desc` (default: newest first) or `asc`."),
+        ("since" = Option<String>, Query, format = DateTime, description = "Only entries at or after this RFC 3339 time."),
+        ("before" = Option<String>, Query, format = DateTime, description = "Only entries before this RFC 3339 time."),
+    ),
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "Audit entries about the family's tokens", body = api::Envelope<Vec<api::AuditLogEntry>>),
+        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,

@@ -85,6 +85,19 @@ async fn decide(
 
 /// `POST /latchkey/v1/authorize`: 200 with `{allowed, reason}` (and, with `explain`, the
 /// deciding policy and matched key) for any token latchkey knows; 401 for one it does not.
+#[utoipa::path(
+    post,
+    path = "/latchkey/v1/authorize",
+    operation_id = "latchkey-authorize",
+    summary = "Authorize",
+    tag = "Authorization",
+    request_body = AuthorizeRequest,
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "The decision, for any token latchkey knows", body = Envelope<AuthorizeResult>),
+        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+    ),
+)]
 pub async fn decision(
     State(state): State<AppState>,
     presented: Presented,
@@ -134,6 +147,23 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
 /// `X-Latchkey-Owner` for the upstream); 401 means no usable token (missing, unknown,
 /// disabled, expired, not yet valid); 403 means the token may not do this (policy, owner,
 /// or client address). A gateway misconfiguration (missing header, unknown group) is 400.
+#[utoipa::path(
+    get,
+    path = "/latchkey/v1/authorize",
+    operation_id = "latchkey-forward-auth",
+    summary = "Authorize (gateway form)",
+    tag = "Authorization",
+    params(
+        ("X-Latchkey-Permission" = String, Header, description = "Permission group id or exact name."),
+        ("X-Latchkey-Resource" = String, Header, description = "The resource acted on."),
+        ("X-Latchkey-Parents" = Option<String>, Header, description = "Enclosing resources, nearest first, comma-separated."),
+    ),
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "Allowed; `X-Latchkey-Token-Id` and `X-Latchkey-Owner` name the token and its owner", body = Envelope<AuthorizeResult>),
+        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+    ),
+)]
 pub async fn forward_auth(
     State(state): State<AppState>,
     presented: Presented,

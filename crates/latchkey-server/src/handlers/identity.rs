@@ -35,6 +35,18 @@ fn allows_anything(state: &AppState, policies: &[Policy], key: ResourceKey) -> b
 }
 
 /// `GET /client/v4/user`: the calling user token's user. Account tokens get 403 9109.
+#[utoipa::path(
+    get,
+    path = "/client/v4/user",
+    operation_id = "user-user-details",
+    summary = "User Details",
+    tag = "Identity",
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "The user the calling token belongs to", body = api::Envelope<api::User>),
+        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+    ),
+)]
 pub async fn user(
     State(state): State<AppState>,
     principal: Principal,
@@ -58,6 +70,23 @@ pub async fn user(
 
 /// `GET /client/v4/accounts`: the accounts the calling token may do something on, oldest
 /// first (`direction=desc` for newest first), paged like the token lists.
+#[utoipa::path(
+    get,
+    path = "/client/v4/accounts",
+    operation_id = "accounts-list-accounts",
+    summary = "List Accounts",
+    tag = "Identity",
+    params(
+        ("page" = Option<u64>, Query, description = "Page, from 1 (default 1).", minimum = 1),
+        ("per_page" = Option<u64>, Query, description = "Accounts per page, 5 to 50 (default 20).", minimum = 5, maximum = 50),
+        ("direction" = Option<crate::openapi::Direction>, Query, description = "`asc` (default: oldest first) or `desc`."),
+    ),
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "The accounts the calling token may do something on", body = api::Envelope<Vec<api::Account>>),
+        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+    ),
+)]
 pub async fn accounts(
     State(state): State<AppState>,
     principal: Principal,

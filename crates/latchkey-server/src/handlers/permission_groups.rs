@@ -14,6 +14,22 @@ use crate::state::AppState;
 
 /// The groups a token of this family can hold: all of them for user tokens; for account
 /// tokens, those that apply to something other than a user.
+#[utoipa::path(
+    get,
+    path = "/client/v4/user/tokens/permission_groups",
+    operation_id = "permission-groups-list-permission-groups",
+    summary = "List Permission Groups",
+    tag = "User API Tokens",
+    params(
+        ("name" = Option<String>, Query, description = "Only the group of this exact name."),
+        ("scope" = Option<String>, Query, description = "Only groups of this scope, e.g. `com.cloudflare.api.account.zone`."),
+    ),
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "The permission groups a token of this family can hold", body = api::Envelope<Vec<api::PermissionGroup>>),
+        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,

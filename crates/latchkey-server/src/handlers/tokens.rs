@@ -57,6 +57,24 @@ fn not_found_at(uri: &Uri) -> impl Fn(StoreError) -> ApiError + '_ {
 }
 
 /// `GET .../tokens`
+#[utoipa::path(
+    get,
+    path = "/client/v4/user/tokens",
+    operation_id = "user-api-tokens-list-tokens",
+    summary = "List Tokens",
+    tag = "User API Tokens",
+    params(
+        ("page" = Option<u64>, Query, description = "Page, from 1 (default 1).", minimum = 1),
+        ("per_page" = Option<u64>, Query, description = "Tokens per page, 5 to 50 (default 20).", minimum = 5, maximum = 50),
+        ("direction" = Option<crate::openapi::Direction>, Query, description = "`asc` (default: oldest first) or `desc`."),
+        ("include_expired" = Option<bool>, Query, description = "Include expired tokens (default false)."),
+    ),
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "One page of the owner's tokens, oldest first unless `direction=desc`", body = api::Envelope<Vec<api::Token>>),
+        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -81,6 +99,19 @@ pub async fn list(
 }
 
 /// `POST .../tokens`: the secret is in `value`, in this answer only.
+#[utoipa::path(
+    post,
+    path = "/client/v4/user/tokens",
+    operation_id = "user-api-tokens-create-token",
+    summary = "Create Token",
+    tag = "User API Tokens",
+    request_body = api::CreateTokenRequest,
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "The new token; its secret is in `value`, in this answer only", body = api::Envelope<api::Token>),
+        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -127,6 +158,19 @@ pub async fn create(
 }
 
 /// `GET .../tokens/{token_id}`
+#[utoipa::path(
+    get,
+    path = "/client/v4/user/tokens/{token_id}",
+    operation_id = "user-api-tokens-token-details",
+    summary = "Token Details",
+    tag = "User API Tokens",
+    params(("token_id" = String, Path, description = "The token's id (32 lowercase hex).", pattern = "^[0-9a-f]{32}$")),
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "The token", body = api::Envelope<api::Token>),
+        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
@@ -145,6 +189,20 @@ pub async fn get(
 
 /// `PUT .../tokens/{token_id}`: replaces name, policies, times and condition (and status
 /// when sent).
+#[utoipa::path(
+    put,
+    path = "/client/v4/user/tokens/{token_id}",
+    operation_id = "user-api-tokens-update-token",
+    summary = "Update Token",
+    tag = "User API Tokens",
+    params(("token_id" = String, Path, description = "The token's id (32 lowercase hex).", pattern = "^[0-9a-f]{32}$")),
+    request_body = api::UpdateTokenRequest,
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "The token as updated", body = api::Envelope<api::Token>),
+        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+    ),
+)]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
@@ -186,6 +244,19 @@ pub async fn update(
 }
 
 /// `DELETE .../tokens/{token_id}`
+#[utoipa::path(
+    delete,
+    path = "/client/v4/user/tokens/{token_id}",
+    operation_id = "user-api-tokens-delete-token",
+    summary = "Delete Token",
+    tag = "User API Tokens",
+    params(("token_id" = String, Path, description = "The token's id (32 lowercase hex).", pattern = "^[0-9a-f]{32}$")),
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "The deleted token's id", body = api::Envelope<api::DeletedToken>),
+        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
@@ -212,6 +283,20 @@ pub async fn delete(
 }
 
 /// `PUT .../tokens/{token_id}/value`: a new secret; the old one stops working at once.
+#[utoipa::path(
+    put,
+    path = "/client/v4/user/tokens/{token_id}/value",
+    operation_id = "user-api-tokens-roll-token",
+    summary = "Roll Token",
+    tag = "User API Tokens",
+    params(("token_id" = String, Path, description = "The token's id (32 lowercase hex).", pattern = "^[0-9a-f]{32}$")),
+    request_body(content = Object, description = "`{}` or any JSON object (latchkey also accepts no body at all)."),
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "The new secret; the old one stopped working", body = api::Envelope<String>),
+        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+    ),
+)]
 pub async fn roll(
     State(state): State<AppState>,
     principal: Principal,

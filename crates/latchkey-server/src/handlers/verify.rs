@@ -9,6 +9,18 @@ use crate::error::ApiError;
 use crate::extract::Family;
 
 /// Answers 200 only for a usable token of this family (and, for accounts, of this account).
+#[utoipa::path(
+    get,
+    path = "/client/v4/user/tokens/verify",
+    operation_id = "user-api-tokens-verify-token",
+    summary = "Verify Token",
+    tag = "User API Tokens",
+    security(("api_token" = [])),
+    responses(
+        (status = 200, description = "The presented token is usable here", body = api::Envelope<api::VerifiedToken>),
+        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+    ),
+)]
 pub async fn verify(
     VerifyPrincipal(principal): VerifyPrincipal,
     family: Family,

@@ -17,6 +17,7 @@ mod kit;
 mod listener;
 mod lists;
 mod nodes;
+mod openapi;
 mod permission_groups;
 mod process;
 mod rate_limits;
