@@ -26,7 +26,7 @@ pub struct Principal {
 
 /// Why authentication failed; each extractor maps it to its own error contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
+pub enum Failure {
     /// No token latchkey knows.
     Unknown(Unknown),
     /// A known token that cannot be used now, from this address.
@@ -132,10 +132,17 @@ async fn limited_lookup(
     Ok(found)
 }
 
+/// [`check`], counted in the metrics by outcome.
 async fn authenticate(
     parts: &Parts,
     state: &AppState,
 ) -> Result<Result<Principal, Failure>, ApiError> {
+    let outcome = check(parts, state).await?;
+    crate::metrics::authentication(outcome.as_ref().err().copied());
+    Ok(outcome)
+}
+
+async fn check(parts: &Parts, state: &AppState) -> Result<Result<Principal, Failure>, ApiError> {
     let client_ip = client_ip(parts, state);
     let token = match limited_lookup(parts, state, client_ip).await? {
         Ok(token) => token,

@@ -84,12 +84,14 @@ impl TokenCache {
         hash: &SecretHash,
     ) -> Result<Option<Arc<Token>>, StoreError> {
         let Some(maps) = &self.maps else {
+            crate::metrics::cache_lookup("miss");
             return Ok(store.token_by_hash(hash).await?.map(Arc::new));
         };
         let key = *hash.as_bytes();
         let cached = maps.ids.get(&key).and_then(|id| maps.tokens.get(&id));
         if let Some(cached) = cached {
             if cached.hash == *hash && cached.fetched.elapsed() < TOKEN_TTL {
+                crate::metrics::cache_lookup("hit");
                 return Ok(Some(cached.token));
             }
         }
@@ -98,8 +100,10 @@ impl TokenCache {
             .get(&key)
             .is_some_and(|at| at.elapsed() < UNKNOWN_TTL)
         {
+            crate::metrics::cache_lookup("known_unknown");
             return Ok(None);
         }
+        crate::metrics::cache_lookup("miss");
         let epoch = self.epoch.load(Ordering::Acquire);
         let fetched = Instant::now();
         let found = store.token_by_hash(hash).await?.map(Arc::new);

@@ -1,5 +1,6 @@
 //! The `latchkey` command line: `serve`, `migrate`, `bootstrap`, `users`, `accounts`,
-//! `export`, `import`.
+//! `export`, `import`, `audit`, `openapi` work on the database; `tokens` and
+//! `permission-groups` talk to a running service (see [`crate::remote`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +20,22 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// A TOML file of settings (any option below, by its long name); flags and
+    /// environment variables win over it.
+    #[arg(long, global = true, env = "LATCHKEY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log lines as text for people, or as JSON objects (one per line) for collectors.
+    #[arg(long, global = true, env = "LATCHKEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `2026-11-24T01:02:03Z  INFO request{request_id=...}: latchkey_server::...: message`
+    Text,
+    /// `{"timestamp":..., "level":"INFO", "fields":{...}, "span":{"request_id":...}, ...}`
+    Json,
 }
 
 /// The subcommands.
@@ -46,6 +63,18 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print the OpenAPI document (the one served at /client/v4/openapi.json).
     Openapi,
+    /// Tokens of a running latchkey (or of Cloudflare), over its API.
+    #[command(subcommand)]
+    Tokens(crate::remote::TokensCommand),
+    /// The permission groups of a running latchkey (or of Cloudflare), over its API.
+    #[command(subcommand)]
+    PermissionGroups(crate::remote::PermissionGroupsCommand),
+    /// Print a shell completion script, e.g. `latchkey completions bash > /etc/bash_completion.d/latchkey`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `latchkey audit ...`
@@ -107,10 +136,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub db: DatabaseArg,
     /// User tokens one user may own.
-    #[arg(long, env = "LATCHKEY_USER_TOKEN_QUOTA", default_value_t = 50)]
+    #[arg(long, env = "LATCHKEY_USER_TOKEN_QUOTA", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
     pub user_token_quota: u64,
     /// Account tokens one account may own.
-    #[arg(long, env = "LATCHKEY_ACCOUNT_TOKEN_QUOTA", default_value_t = 500)]
+    #[arg(long, env = "LATCHKEY_ACCOUNT_TOKEN_QUOTA", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
     pub account_token_quota: u64,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "LATCHKEY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -356,6 +385,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     anyhow::bail!("audit log broken at {broken}")
                 }
             }
+        }
+        Command::Tokens(command) => crate::remote::tokens(command).await,
+        Command::PermissionGroups(command) => crate::remote::permission_groups(command).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "latchkey",
+                &mut std::io::stdout(),
+            );
+            Ok(())
         }
         Command::Openapi => {
             println!("{:#}", crate::openapi::document());

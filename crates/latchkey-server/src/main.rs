@@ -1,25 +1,29 @@
 //! The `latchkey` binary.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
+use latchkey_server::cli::{Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
     limit_malloc_arenas();
+    let args = latchkey_server::config::expand(std::env::args_os().collect())?;
+    let cli = Cli::parse_from(args);
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run())
-}
-
-async fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    latchkey_server::cli::run(latchkey_server::cli::Cli::parse()).await
+        .block_on(latchkey_server::cli::run(cli))
 }
 
 /// glibc's allocator gives threads up to eight arenas per core, and latchkey's threads

@@ -78,6 +78,7 @@ pub enum Direction {
         handlers::health::healthz,
         handlers::health::readyz,
         serve,
+        crate::metrics::serve,
     ),
     components(schemas(Failure, Direction)),
     modifiers(&BearerAuth),
@@ -87,7 +88,7 @@ pub enum Direction {
         (name = "Identity", description = "Who a token acts for."),
         (name = "Audit logs", description = "latchkey: the hash-chained record of token changes."),
         (name = "Authorization", description = "latchkey: ask whether a token may do something."),
-        (name = "Health", description = "latchkey: liveness, readiness and this document, without a token."),
+        (name = "Health", description = "latchkey: liveness, readiness, metrics and this document, without a token."),
     ),
 )]
 struct Doc;

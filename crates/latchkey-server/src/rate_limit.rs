@@ -171,6 +171,7 @@ impl RateLimits {
             }
             Err(not_until) => {
                 let wait = whole_seconds(not_until.wait_time_from(self.clock.now())).max(1);
+                crate::metrics::rate_limited("owner");
                 Err(ApiError::rate_limited(Allowance {
                     limit: owners.limit,
                     remaining: 0,
@@ -193,6 +194,7 @@ impl RateLimits {
         };
         let now = Instant::now();
         if until > now {
+            crate::metrics::rate_limited("auth_failures");
             return Err(ApiError::authentication_throttled(whole_seconds(
                 until - now,
             )));
@@ -224,6 +226,7 @@ impl RateLimits {
                 bursts.unlisted += 1;
             }
         }
+        crate::metrics::rate_limited("auth_failures");
         Err(ApiError::authentication_throttled(whole_seconds(wait)))
     }
 

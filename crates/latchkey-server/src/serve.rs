@@ -87,6 +87,11 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             if second % 60 == 59 {
                 housekeeping.rates.forget_idle();
             }
+            if second % 5 == 4 {
+                // Folds histogram samples into their buckets, so they cannot pile up
+                // between scrapes.
+                crate::metrics::handle().run_upkeep();
+            }
         }
     });
     if let Some(changes) = store.watch() {

@@ -136,10 +136,37 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// The connection pools and how busy they are, for metrics.
+    fn pools(&self) -> Vec<PoolUse> {
+        Vec::new()
+    }
+
     /// Changes committed by any process on this database, as they happen, for cache
     /// invalidation across processes and nodes. `None` when the backend has no such feed.
     fn watch(&self) -> Option<tokio::sync::mpsc::Receiver<Change>> {
         None
+    }
+}
+
+/// One connection pool of a store, as [`Store::pools`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// `reader` or `writer` (SQLite), `main` (PostgreSQL).
+    pub name: &'static str,
+    /// Connections open.
+    pub open: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// The most it may open.
+    pub max: u32,
+}
+
+fn pool_use<DB: sqlx::Database>(name: &'static str, pool: &sqlx::Pool<DB>) -> PoolUse {
+    PoolUse {
+        name,
+        open: pool.size(),
+        idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+        max: pool.options().get_max_connections(),
     }
 }
 

@@ -543,6 +543,10 @@ impl Store for PgStore {
         Ok(())
     }
 
+    fn pools(&self) -> Vec<crate::PoolUse> {
+        vec![crate::pool_use("main", &self.pool)]
+    }
+
     fn watch(&self) -> Option<mpsc::Receiver<Change>> {
         let (changes, receiver) = mpsc::channel(4096);
         tokio::spawn(listen(self.pool.clone(), changes));

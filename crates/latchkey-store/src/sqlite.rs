@@ -538,6 +538,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn pools(&self) -> Vec<crate::PoolUse> {
+        vec![
+            crate::pool_use("reader", &self.reader),
+            crate::pool_use("writer", &self.writer),
+        ]
+    }
+
     /// Polls the membership change counter every [`WATCH_INTERVAL`]: the CLI changes
     /// memberships from another process. (Tokens are changed only through `serve`, which
     /// invalidates its own cache.)

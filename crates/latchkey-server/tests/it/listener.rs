@@ -112,6 +112,85 @@ async fn the_typed_client_drives_every_operation_of_both_families() {
     }
 }
 
+/// The rest of the client against the real service: the user, accounts, audit logs and
+/// authorize, and the paging streams over more than one page.
+#[tokio::test]
+async fn the_typed_client_pages_and_reaches_every_other_operation() {
+    use futures_util::TryStreamExt;
+
+    let app = TestApp::new().await;
+    let admin = Client::new(app.admin_token()).with_base_url(serve(&app).await);
+    for i in 0..12 {
+        admin
+            .create(
+                &client::Family::User,
+                &create_request(&app, Family::User, &format!("paged {i}")),
+            )
+            .await
+            .unwrap();
+    }
+    let query = client::ListQuery {
+        per_page: Some(5),
+        ..Default::default()
+    };
+    // 13 tokens (the admin and 12) in pages of 5: every one once, in order.
+    let streamed: Vec<_> = admin
+        .tokens(&client::Family::User, query.clone())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(streamed.len(), 13);
+    let mut names: Vec<&str> = streamed.iter().map(|t| t.name.as_str()).collect();
+    names.retain(|n| n.starts_with("paged"));
+    let expected: Vec<String> = (0..12).map(|i| format!("paged {i}")).collect();
+    assert_eq!(names, expected);
+    let pages: Vec<_> = admin
+        .token_pages(&client::Family::User, query)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(pages.len(), 3);
+    assert_eq!(pages[2].info.unwrap().total_pages, 3);
+
+    assert_eq!(admin.user().await.unwrap().id, app.user_id());
+    let accounts: Vec<_> = admin
+        .all_accounts(client::AccountQuery::default())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0].id, app.account_id());
+
+    let entries: Vec<_> = admin
+        .all_audit_logs(
+            &client::Family::User,
+            client::AuditQuery {
+                per_page: Some(5),
+                ..Default::default()
+            },
+        )
+        .try_collect()
+        .await
+        .unwrap();
+    let creates = entries
+        .iter()
+        .filter(|e| e.action.kind == "token_create")
+        .count();
+    // The 12 above and the bootstrap admin's own, across pages of 5.
+    assert_eq!(creates, 13);
+
+    let decision = admin
+        .authorize(&latchkey_api::AuthorizeRequest {
+            permission_group: "API Tokens Write".into(),
+            resource: format!("com.cloudflare.api.user.{}", app.user_id()),
+            parents: Vec::new(),
+            explain: false,
+        })
+        .await
+        .unwrap();
+    assert!(decision.allowed, "{decision:?}");
+}
+
 #[tokio::test]
 async fn the_socket_peer_is_the_client_address() {
     let app = TestApp::new().await;
@@ -139,7 +218,7 @@ async fn the_socket_peer_is_the_client_address() {
         .await
         .unwrap_err();
     match error {
-        client::Error::Api { status, errors } => {
+        client::Error::Api { status, errors, .. } => {
             assert_eq!(status, 403);
             assert_eq!(
                 errors[0].message,

@@ -1,0 +1,61 @@
+//! Request ids: every answer carries `x-request-id`, and every log line written while
+//! handling the request carries the same id (a tracing span around the request). A
+//! well-formed id sent by the client or a proxy (up to 64 of `A-Z a-z 0-9 . _ -`) is kept,
+//! so one id follows a request through a gateway; otherwise latchkey makes one: 8 hex
+//! digits fixed per process, then a counter.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use axum::http::{HeaderMap, HeaderValue};
+
+/// The header, in requests and answers.
+pub const HEADER: &str = "x-request-id";
+
+/// The id of a request: the caller's when well-formed, else a new one.
+pub fn for_request(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get(HEADER)
+        .filter(|value| well_formed(value.as_bytes()))
+        .cloned()
+        .unwrap_or_else(fresh)
+}
+
+fn well_formed(id: &[u8]) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn fresh() -> HeaderValue {
+    static PROCESS: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let process = *PROCESS.get_or_init(rand::random);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    HeaderValue::try_from(format!("{process:08x}{n:012x}")).expect("hex is a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_a_well_formed_id_and_replaces_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER, HeaderValue::from_static("gw-1.abc_DEF"));
+        assert_eq!(for_request(&headers), "gw-1.abc_DEF");
+        for bad in ["", "has space", "semi;colon", &"x".repeat(65)] {
+            headers.insert(HEADER, HeaderValue::from_str(bad).unwrap());
+            let id = for_request(&headers);
+            assert_ne!(id, bad);
+            assert_eq!(id.len(), 20);
+        }
+    }
+
+    #[test]
+    fn fresh_ids_differ() {
+        let headers = HeaderMap::new();
+        assert_ne!(for_request(&headers), for_request(&headers));
+    }
+}
