@@ -1,9 +1,6 @@
 //! The router: every route of the service, listed in one place.
 
-use std::time::Instant;
-
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::Method;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, put};
@@ -13,17 +10,16 @@ use crate::dashboard;
 use crate::handlers::{
     self, audit_logs, authorize, health, identity, permission_groups, tokens, verify,
 };
+use crate::observe::ObserveLayer;
 use crate::openapi;
 use crate::rate_limit::AllowanceSlot;
-use crate::request_id;
 use crate::state::AppState;
-use tracing::Instrument;
 
 /// The HTTP application. Both token families share the handlers; the path tells them apart.
 ///
 /// There is deliberately no per-request access log or tower-http `TraceLayer` (the latter cost
-/// about a third of verify's throughput in `scripts/bench`); [`observe`] keeps to an id, a
-/// span and one histogram sample per request. Writes are logged by their handlers.
+/// about a third of verify's throughput in `scripts/bench`); [`crate::observe`] keeps to an
+/// id, a span and one histogram sample per request. Writes are logged by their handlers.
 pub fn router(state: AppState) -> Router {
     // Installed before the first request, so that nothing recorded is lost.
     crate::metrics::handle();
@@ -71,44 +67,7 @@ pub fn router(state: AppState) -> Router {
     } else {
         router
     };
-    router.layer(middleware::from_fn(observe)).with_state(state)
-}
-
-/// Gives the request its id (answer header and a tracing span around the handling, so
-/// every log line carries it) and records its duration by route, method and status.
-/// `Router::layer` wraps each route, so the matched route's template is known here.
-async fn observe(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let id = request_id::for_request(request.headers());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = method_label(request.method());
-    let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or_default());
-    let mut response = next.run(request).instrument(span).await;
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!(
-        crate::metrics::REQUEST_SECONDS,
-        "route" => route, "method" => method, "status" => status
-    )
-    .record(started.elapsed().as_secs_f64());
-    response.headers_mut().insert(request_id::HEADER, id);
-    response
-}
-
-/// The method as a metric label; unusual methods share one label.
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::PATCH => "PATCH",
-        _ => "other",
-    }
+    router.layer(ObserveLayer).with_state(state)
 }
 
 /// Puts the caller's allowance, which authentication leaves in an [`AllowanceSlot`], on

@@ -20,6 +20,7 @@
 //! The maps are quick_cache's sharded caches: reads take no lock shared by all requests, and
 //! an entry costs little beyond the token itself (see "Performance" in the README).
 
+use crate::metrics::CacheResult;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,14 +85,14 @@ impl TokenCache {
         hash: &SecretHash,
     ) -> Result<Option<Arc<Token>>, StoreError> {
         let Some(maps) = &self.maps else {
-            crate::metrics::cache_lookup("miss");
+            crate::metrics::cache_lookup(CacheResult::Miss);
             return Ok(store.token_by_hash(hash).await?.map(Arc::new));
         };
         let key = *hash.as_bytes();
         let cached = maps.ids.get(&key).and_then(|id| maps.tokens.get(&id));
         if let Some(cached) = cached {
             if cached.hash == *hash && cached.fetched.elapsed() < TOKEN_TTL {
-                crate::metrics::cache_lookup("hit");
+                crate::metrics::cache_lookup(CacheResult::Hit);
                 return Ok(Some(cached.token));
             }
         }
@@ -100,10 +101,10 @@ impl TokenCache {
             .get(&key)
             .is_some_and(|at| at.elapsed() < UNKNOWN_TTL)
         {
-            crate::metrics::cache_lookup("known_unknown");
+            crate::metrics::cache_lookup(CacheResult::KnownUnknown);
             return Ok(None);
         }
-        crate::metrics::cache_lookup("miss");
+        crate::metrics::cache_lookup(CacheResult::Miss);
         let epoch = self.epoch.load(Ordering::Acquire);
         let fetched = Instant::now();
         let found = store.token_by_hash(hash).await?.map(Arc::new);

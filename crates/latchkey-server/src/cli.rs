@@ -32,9 +32,9 @@ pub struct Cli {
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
-    /// `2026-11-24T01:02:03Z  INFO request{request_id=...}: latchkey_server::...: message`
+    /// `2026-11-24T01:02:03Z  INFO latchkey_server::...: message fields request_id=...`
     Text,
-    /// `{"timestamp":..., "level":"INFO", "fields":{...}, "span":{"request_id":...}, ...}`
+    /// `{"request_id":..., "timestamp":..., "level":"INFO", "fields":{...}, "target":...}`
     Json,
 }
 

@@ -1,25 +1,13 @@
 //! The `latchkey` binary.
 
-use std::io::IsTerminal;
-
 use clap::Parser;
-use latchkey_server::cli::{Cli, LogFormat};
-use tracing_subscriber::EnvFilter;
+use latchkey_server::cli::Cli;
 
 fn main() -> anyhow::Result<()> {
     limit_malloc_arenas();
     let args = latchkey_server::config::expand(std::env::args_os().collect())?;
     let cli = Cli::parse_from(args);
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    match cli.log_format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
-    }
+    latchkey_server::logs::init(cli.log_format);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

@@ -80,7 +80,7 @@ async fn decide(
     if decision.allowed && !owner_holds(state, token.owner, &question.chain).await? {
         decision = Decision::refused(Reason::OwnerLacksResource);
     }
-    crate::metrics::authorize_decision(decision.allowed, &decision.reason);
+    crate::metrics::authorize_decision(&decision.reason);
     Ok(decision)
 }
 

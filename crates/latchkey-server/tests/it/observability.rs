@@ -145,7 +145,8 @@ async fn the_last_used_lag_grows_until_a_flush() {
     assert_eq!(app.state.last_used.backlog(), (0, Duration::ZERO));
 }
 
-/// `--log-format json` and the request id in the lines a request writes.
+/// `--log-format json` and the request id in the lines a request writes; text lines end
+/// with it.
 #[tokio::test]
 async fn json_logs_carry_the_request_id() {
     let dir = tempfile::tempdir().unwrap();
@@ -174,8 +175,34 @@ async fn json_logs_carry_the_request_id() {
         .iter()
         .find(|line| line["fields"]["message"] == "token created")
         .unwrap_or_else(|| panic!("no creation line in {log}"));
-    assert_eq!(created["span"]["request_id"], "trace-me-42", "{created}");
+    assert_eq!(created["request_id"], "trace-me-42", "{created}");
+    // Lines outside any request carry no id.
+    let listening = lines
+        .iter()
+        .find(|line| line["fields"]["message"] == "latchkey listening")
+        .unwrap();
+    assert!(listening.get("request_id").is_none(), "{listening}");
     assert_eq!(created["level"], "INFO");
+
+    let node = Node::start(&database, dir.path(), "text");
+    reqwest::Client::new()
+        .delete(format!(
+            "{}/user/tokens/{}",
+            node.base,
+            created["fields"]["token_id"].as_str().unwrap()
+        ))
+        .bearer_auth(admin["token"].as_str().unwrap())
+        .header("x-request-id", "text-7")
+        .send()
+        .await
+        .unwrap();
+    let log = node.log();
+    node.terminate(Duration::from_secs(15));
+    let deleted = log
+        .lines()
+        .find(|line| line.contains("token deleted"))
+        .unwrap_or_else(|| panic!("no deletion line in {log}"));
+    assert!(deleted.ends_with(" request_id=text-7"), "{deleted}");
 }
 
 /// `--config`: a TOML file's settings apply below flags and the environment, and a bad
