@@ -134,10 +134,22 @@ fn collect_settings(command: &clap::Command, into: &mut std::collections::BTreeS
     }
 }
 
-/// The (sub)command `args` select, following subcommand names in order.
+/// The (sub)command `args` select, following subcommand names in order and stepping over
+/// the values of options (`--log-format json serve`).
 fn chosen_command<'a>(root: &'a clap::Command, args: &[OsString]) -> &'a clap::Command {
     let mut command = root;
-    for arg in args.iter().skip(1).filter_map(|a| a.to_str()) {
+    let mut args = args.iter().skip(1).filter_map(|a| a.to_str());
+    while let Some(arg) = args.next() {
+        if let Some(long) = arg.strip_prefix("--") {
+            let takes_value = command
+                .get_arguments()
+                .find(|a| a.get_long() == Some(long))
+                .is_some_and(|a| a.get_action().takes_values());
+            if takes_value {
+                args.next();
+            }
+            continue;
+        }
         if arg.starts_with('-') {
             continue;
         }
@@ -201,6 +213,16 @@ mod tests {
             args,
             ["latchkey", "users", "list", "--database=sqlite://x.db"]
         );
+    }
+
+    #[test]
+    fn options_before_the_command_do_not_hide_it() {
+        let args = expand_with(
+            &["latchkey", "--log-format", "json", "serve"],
+            "rate-limit = 7\n",
+        )
+        .unwrap();
+        assert_eq!(args.last().unwrap(), "--rate-limit=7");
     }
 
     #[test]
