@@ -31,6 +31,30 @@ ensure_command() {
   command -v "$command" >/dev/null 2>&1 || die "$package installed but $command is still missing"
 }
 
+# pinned_venv VENV REQUIREMENTS: a Python venv at VENV with REQUIREMENTS installed, made
+# or re-installed only when the file changed since (its SHA-256 is kept in the venv).
+pinned_venv() {
+  local venv=$1 requirements=$2
+  local stamp="$venv/.requirements.sha256" want
+  if [[ ! -x "$venv/bin/python" || ! -x "$venv/bin/pip" ]]; then
+    echo "creating Python venv in $venv" >&2
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
+    python3 -m venv "$venv" || {
+      rm -rf "$venv"
+      die "'python3 -m venv $venv' failed (on Debian/Ubuntu install the python3-venv package)"
+    }
+  fi
+  want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+  if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]]; then
+    echo "installing $requirements into $venv" >&2
+    rm -f "$stamp"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" \
+      || die "pip could not install $requirements into $venv"
+    echo "$want" >"$stamp"
+  fi
+}
+
 # free_port: prints a TCP port that is free on 127.0.0.1 right now.
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -19,7 +19,7 @@ use crate::state::AppState;
 ///
 /// There is deliberately no per-request access log or tower-http `TraceLayer` (the latter cost
 /// about a third of verify's throughput in `scripts/bench`); [`crate::observe`] keeps to an
-/// id, a span and one histogram sample per request. Writes are logged by their handlers.
+/// id and one histogram sample per request. Writes are logged by their handlers.
 pub fn router(state: AppState) -> Router {
     // Installed before the first request, so that nothing recorded is lost.
     crate::metrics::handle();

@@ -20,7 +20,6 @@
 //! The maps are quick_cache's sharded caches: reads take no lock shared by all requests, and
 //! an entry costs little beyond the token itself (see "Performance" in the README).
 
-use crate::metrics::CacheResult;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +27,8 @@ use std::time::{Duration, Instant};
 use latchkey_core::{Id, SecretHash, Token};
 use latchkey_store::{Store, StoreError};
 use quick_cache::sync::Cache;
+
+use crate::metrics::CacheResult;
 
 /// Longest a cached token is used before it is read again.
 pub const TOKEN_TTL: Duration = Duration::from_secs(30);

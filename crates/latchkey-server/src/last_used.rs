@@ -26,8 +26,8 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 pub struct LastUsed {
     pending: DashMap<Id, OffsetDateTime>,
-    /// When the oldest time now pending was recorded, as milliseconds after [`epoch`] plus
-    /// one; 0 when nothing is pending. An atomic, not a lock: `record` runs on every
+    /// When the oldest time now pending was recorded, as [`since_epoch`] gives it; 0 when
+    /// nothing is pending. An atomic, not a lock: `record` runs on every
     /// authenticated request.
     oldest: AtomicU64,
 }

@@ -2,18 +2,8 @@
 //! things happen (through the `metrics` facade); gauges that describe state (pools, cache
 //! size, pending last-use times) are read when the page is rendered.
 //!
-//! | metric | labels | what |
-//! |---|---|---|
-//! | `latchkey_http_request_duration_seconds` (histogram) | `route`, `method`, `status` | every request; `_count` counts them |
-//! | `latchkey_authentications_total` | `outcome` | bearer-token checks: `ok`, `missing`, `malformed`, `unknown`, `disabled`, `expired`, `not_yet_valid`, `address_refused`, `global_key` |
-//! | `latchkey_authorize_decisions_total` | `allowed`, `reason` | `/latchkey/v1/authorize` answers |
-//! | `latchkey_token_cache_lookups_total` | `result` | `hit`, `miss`, `known_unknown` |
-//! | `latchkey_rate_limited_total` | `limit` | refusals: `owner` (971), `auth_failures` (1016) |
-//! | `latchkey_token_cache_entries` (gauge) | | tokens cached |
-//! | `latchkey_db_pool_connections` (gauge) | `pool`, `state` | `idle` and `busy` connections |
-//! | `latchkey_db_pool_max_connections` (gauge) | `pool` | the pool's ceiling |
-//! | `latchkey_last_used_pending` (gauge) | | last-use times not yet written |
-//! | `latchkey_last_used_flush_lag_seconds` (gauge) | | age of the oldest unwritten last-use time |
+//! The metrics, their labels and what they count are listed in the README ("Operating
+//! it"), the one place that documents them.
 //!
 //! Labels never carry ids or paths as sent: `route` is the route's template
 //! (`/client/v4/user/tokens/{token_id}`), or `unmatched`.
