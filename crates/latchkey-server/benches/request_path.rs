@@ -1,0 +1,186 @@
+//! The request path in-process, without sockets: the time latchkey adds to an HTTP request
+//! on top of hyper and the kernel. `cargo bench -p latchkey-server --bench request_path`.
+//!
+//! - `bare`: the ceiling endpoint of `scripts/bench` (reads `Authorization`, answers a
+//!   verify-shaped envelope), on a one-route axum router;
+//! - `verify`: `GET /client/v4/user/tokens/verify` with a cached token, through latchkey's
+//!   whole router (request id, metrics, rate limit, authentication, last use, answer);
+//! - `authorize`: `POST /latchkey/v1/authorize` for a permission the token holds.
+//!
+//! Each request is built and sent with `oneshot`, as in the integration tests; the
+//! difference between `verify` and `bare` is what `scripts/bench`'s ratio pays for.
+//!
+//! The `… on 2 threads` variants send the same request from two threads at once, each on its
+//! own runtime, and report the time per request of the pair (wall time / requests). A write
+//! every request makes to memory shared by all requests (a counter, a lock, a reference
+//! count) costs little on one thread and a cache-line transfer between cores on two: this is
+//! where such costs show, as they do under `scripts/bench`'s load.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::routing::get;
+use axum::{Json, Router};
+use criterion::{criterion_group, criterion_main, Criterion};
+use latchkey_core::{Clock, SystemClock};
+use latchkey_server::admin::create_admin;
+use latchkey_server::{router, AppState, Limits};
+use tower::ServiceExt;
+
+fn request(method: &str, path: &str, secret: &str, body: Option<&str>) -> Request<Body> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {secret}"))
+        .header("content-type", "application/json")
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+        .expect("a valid request");
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+    request
+}
+
+fn bare() -> Router {
+    async fn verify(headers: HeaderMap) -> Json<serde_json::Value> {
+        let authorization = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        Json(serde_json::json!({
+            "success": true, "errors": [],
+            "messages": [{"code": 10000, "message": "This API Token is valid and active", "type": null}],
+            "result": {"id": "ed17574386854bf78a67040be0a770b0", "status": "active", "len": authorization.len()},
+        }))
+    }
+    Router::new().route("/client/v4/user/tokens/verify", get(verify))
+}
+
+fn request_path(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let (app, admin) = runtime.block_on(async {
+        let store = latchkey_store::open(&url).await.expect("the database");
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let admin = create_admin(store.as_ref(), "bench@example.com", "Bench", clock.now())
+            .await
+            .expect("the first admin");
+        let limits = Limits {
+            rate_limit: u32::MAX,
+            ..Limits::default()
+        };
+        (router(AppState::new(store, clock, limits)), admin)
+    });
+    let secret = admin.secret.expose().to_owned();
+    let authorize = format!(
+        r#"{{"permission_group":"Account API Tokens Read","resource":"com.cloudflare.api.account.{}"}}"#,
+        admin.account_id
+    );
+
+    let mut group = c.benchmark_group("request_path");
+    let bare = bare();
+    group.bench_function("bare", |b| {
+        b.iter(|| {
+            send(
+                &runtime,
+                &bare,
+                request("GET", "/client/v4/user/tokens/verify", &secret, None),
+            )
+        })
+    });
+    group.bench_function("verify", |b| {
+        b.iter(|| {
+            send(
+                &runtime,
+                &app,
+                request("GET", "/client/v4/user/tokens/verify", &secret, None),
+            )
+        })
+    });
+    group.bench_function("authorize", |b| {
+        b.iter(|| {
+            send(
+                &runtime,
+                &app,
+                request("POST", "/latchkey/v1/authorize", &secret, Some(&authorize)),
+            )
+        })
+    });
+    for (name, app, method, path, body) in [
+        (
+            "bare on 2 threads",
+            &bare,
+            "GET",
+            "/client/v4/user/tokens/verify",
+            None,
+        ),
+        (
+            "verify on 2 threads",
+            &app,
+            "GET",
+            "/client/v4/user/tokens/verify",
+            None,
+        ),
+        (
+            "authorize on 2 threads",
+            &app,
+            "POST",
+            "/latchkey/v1/authorize",
+            Some(authorize.as_str()),
+        ),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let started = std::sync::Barrier::new(THREADS);
+                let elapsed = std::thread::scope(|scope| {
+                    let workers: Vec<_> = (0..THREADS)
+                        .map(|_| {
+                            scope.spawn(|| {
+                                let runtime = tokio::runtime::Builder::new_current_thread()
+                                    .enable_all()
+                                    .build()
+                                    .expect("a runtime");
+                                started.wait();
+                                let begun = Instant::now();
+                                for _ in 0..iters {
+                                    send(&runtime, app, request(method, path, &secret, body));
+                                }
+                                begun.elapsed()
+                            })
+                        })
+                        .collect();
+                    workers
+                        .into_iter()
+                        .map(|worker| worker.join().expect("a worker"))
+                        .max()
+                        .unwrap_or_default()
+                });
+                elapsed / THREADS as u32
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Threads of the `… on 2 threads` variants: the cores of the machine the targets are for.
+const THREADS: usize = 2;
+
+fn send(runtime: &tokio::runtime::Runtime, app: &Router, request: Request<Body>) {
+    let response = runtime
+        .block_on(app.clone().oneshot(request))
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    black_box(response);
+}
+
+criterion_group!(benches, request_path);
+criterion_main!(benches);
