@@ -1,8 +1,6 @@
 //! The router: every route of the service, listed in one place.
 
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, put};
 use axum::Router;
 
@@ -12,7 +10,6 @@ use crate::handlers::{
 };
 use crate::observe::ObserveLayer;
 use crate::openapi;
-use crate::rate_limit::AllowanceSlot;
 use crate::state::AppState;
 
 /// The HTTP application. Both token families share the handlers; the path tells them apart.
@@ -62,22 +59,5 @@ pub fn router(state: AppState) -> Router {
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body));
-    let router = if state.rates.limits_owners() {
-        router.layer(middleware::from_fn(allowance_headers))
-    } else {
-        router
-    };
     router.layer(ObserveLayer).with_state(state)
-}
-
-/// Puts the caller's allowance, which authentication leaves in an [`AllowanceSlot`], on
-/// the answer as `x-ratelimit-*` headers.
-async fn allowance_headers(mut request: Request, next: Next) -> Response {
-    let slot = AllowanceSlot::default();
-    request.extensions_mut().insert(slot.clone());
-    let mut response = next.run(request).await;
-    if let Some(allowance) = slot.get() {
-        allowance.write(response.headers_mut());
-    }
-    response
 }

@@ -12,7 +12,6 @@ use axum::http::request::Parts;
 use latchkey_core::{Owner, Secret, Token, Unusable};
 
 use crate::error::ApiError;
-use crate::rate_limit::AllowanceSlot;
 use crate::state::AppState;
 
 /// An authenticated caller: a usable token and the address it called from.
@@ -155,9 +154,7 @@ async fn check(parts: &Parts, state: &AppState) -> Result<Result<Principal, Fail
         return Ok(Err(Failure::Refused(reason)));
     }
     if let Some(allowance) = state.rates.check_owner(token.owner)? {
-        if let Some(slot) = parts.extensions.get::<AllowanceSlot>() {
-            slot.set(allowance);
-        }
+        crate::observe::report_allowance(allowance);
     }
     state.last_used.record(token.id, now);
     Ok(Ok(Principal { token, client_ip }))

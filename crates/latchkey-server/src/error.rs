@@ -25,10 +25,10 @@
 //! Cloudflare's own code for its API rate limit is kept: 971 (429, "Please wait and
 //! consider throttling your request speed"), with `Retry-After` and `x-ratelimit-*`.
 
+use crate::reply::Json;
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use latchkey_api::{Envelope, ErrorDetail, ErrorSource};
 use latchkey_store::StoreError;
 

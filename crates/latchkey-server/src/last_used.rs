@@ -1,16 +1,26 @@
 //! `last_used_on`, recorded in memory on every authenticated request and written to the
 //! database in one batch per interval (at most [`FLUSH_INTERVAL`] stale), never once per
-//! request. A final flush runs at shutdown. The pending map is sharded, so recording takes
-//! no lock shared by all requests.
+//! request. A final flush runs at shutdown. The pending times are kept per thread
+//! ([`PerThread`]), so recording touches no memory another core writes.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use dashmap::DashMap;
 use latchkey_core::Id;
 use latchkey_store::Store;
 use time::OffsetDateTime;
+
+use crate::per_thread::PerThread;
+
+type Pending = HashMap<Id, OffsetDateTime>;
+
+/// A slot's times. A panic while one was held left a map of valid times: keep using it.
+fn times(slot: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Milliseconds since the first call, plus one (so that 0 can mean "none").
 fn since_epoch() -> u64 {
@@ -25,19 +35,19 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Last-use times not yet written.
 #[derive(Debug, Default)]
 pub struct LastUsed {
-    pending: DashMap<Id, OffsetDateTime>,
+    pending: PerThread<Mutex<Pending>>,
     /// When the oldest time now pending was recorded, as [`since_epoch`] gives it; 0 when
-    /// nothing is pending. An atomic, not a lock: `record` runs on every
-    /// authenticated request.
+    /// nothing is pending. Written once per flush: `record` only reads it.
     oldest: AtomicU64,
 }
 
 impl LastUsed {
     /// Notes that token `id` was used at `at`.
     pub fn record(&self, id: Id, at: OffsetDateTime) {
-        let mut entry = self.pending.entry(id).or_insert(at);
-        *entry = (*entry).max(at);
-        drop(entry);
+        times(self.pending.local())
+            .entry(id)
+            .and_modify(|pending| *pending = (*pending).max(at))
+            .or_insert(at);
         if self.oldest.load(Ordering::Relaxed) == 0 {
             let _ = self.oldest.compare_exchange(
                 0,
@@ -55,22 +65,34 @@ impl LastUsed {
             0 => 0,
             at => since_epoch().saturating_sub(at),
         };
-        (self.pending.len(), Duration::from_millis(lag))
+        let mut ids = HashSet::new();
+        for slot in self.pending.iter() {
+            ids.extend(times(slot).keys().copied());
+        }
+        (ids.len(), Duration::from_millis(lag))
     }
 
     /// The pending time for `id`, newer than what the database holds.
     pub fn pending(&self, id: Id) -> Option<OffsetDateTime> {
-        self.pending.get(&id).map(|at| *at)
+        self.pending
+            .iter()
+            .filter_map(|slot| times(slot).get(&id).copied())
+            .max()
     }
 
     /// Writes every pending time in one batch. On failure they are kept for the next try.
     pub async fn flush(&self, store: &dyn Store) {
         let started = self.oldest.swap(0, Ordering::Relaxed);
-        let ids: Vec<Id> = self.pending.iter().map(|entry| *entry.key()).collect();
-        let batch: Vec<(Id, OffsetDateTime)> = ids
-            .iter()
-            .filter_map(|id| self.pending.remove(id))
-            .collect();
+        let mut latest = Pending::new();
+        for slot in self.pending.iter() {
+            for (id, at) in std::mem::take(&mut *times(slot)) {
+                latest
+                    .entry(id)
+                    .and_modify(|pending| *pending = (*pending).max(at))
+                    .or_insert(at);
+            }
+        }
+        let batch: Vec<(Id, OffsetDateTime)> = latest.into_iter().collect();
         if batch.is_empty() {
             return;
         }

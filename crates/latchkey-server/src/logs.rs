@@ -1,14 +1,13 @@
 //! Log output: `tracing` events to stderr, as text or JSON lines, each one written while a
 //! request is handled carrying that request's id.
 //!
-//! The id travels in a task-local ([`in_request`]) rather than in a tracing span: a span per
-//! request cost about a tenth of verify's throughput (the formatter renders a span's fields
-//! when it is created, for every request, logged or not), where the task-local costs
-//! nothing until a line is written. The id is added to the line by [`WithRequestId`]:
+//! The id travels in a task-local ([`crate::observe::RequestContext`]) rather than in a
+//! tracing span: a span per request cost about a tenth of verify's throughput (the formatter
+//! renders a span's fields when it is created, for every request, logged or not), where the
+//! task-local costs nothing until a line is written. The id is added to the line by [`WithRequestId`]:
 //! `request_id=<id>` at the end of a text line, a `"request_id"` member of a JSON line.
 
 use std::fmt;
-use std::future::Future;
 use std::io::IsTerminal;
 
 use axum::http::HeaderValue;
@@ -19,18 +18,6 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
-
-tokio::task_local! {
-    static REQUEST_ID: HeaderValue;
-}
-
-/// Runs `future` (a request's handling) with `id` as the request id of its log lines.
-pub fn in_request<F: Future>(
-    id: HeaderValue,
-    future: F,
-) -> tokio::task::futures::TaskLocalFuture<HeaderValue, F> {
-    REQUEST_ID.scope(id, future)
-}
 
 /// Installs the process's log output: `RUST_LOG` filters (default `info`), stderr, text
 /// or JSON.
@@ -76,7 +63,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let Ok(id) = REQUEST_ID.try_with(HeaderValue::clone) else {
+        let Some(id) = crate::observe::with_request_id(HeaderValue::clone) else {
             return self.inner.format_event(ctx, writer, event);
         };
         // Ids are 1 to 64 of `A-Z a-z 0-9 . _ -` (see `request_id`): nothing to escape.

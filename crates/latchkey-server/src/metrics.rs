@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::auth::{Failure, Unknown};
+use crate::per_thread::PerThread;
 use crate::state::AppState;
 
 /// Name of the request histogram.
@@ -110,34 +112,66 @@ const AUTHORIZE_REASONS: [&str; 8] = [
 /// Results of `latchkey_token_cache_lookups_total`.
 const CACHE_RESULTS: [&str; 3] = ["hit", "miss", "known_unknown"];
 
-/// Handles of the counters counted on every request, made once: `metrics::counter!`
-/// would look each up in the registry every time.
+/// Where each counter counted on every request starts in [`HotCounters`]' counts.
+const AUTH_AT: usize = 0;
+const AUTHORIZE_AT: usize = AUTH_AT + AUTH_OUTCOMES.len();
+const CACHE_AT: usize = AUTHORIZE_AT + AUTHORIZE_REASONS.len();
+const HOT_COUNTERS: usize = CACHE_AT + CACHE_RESULTS.len();
+
+/// The counters counted on every request. They are counted per thread ([`PerThread`]) and
+/// handed to the recorder's counters when `/metrics` is rendered ([`publish_hot`]): the
+/// recorder's own counters are one shared atomic each (and a second for recency), which
+/// both cores would write on every request.
 struct HotCounters {
-    authentications: [Counter; 9],
-    authorize: [Counter; 8],
-    cache: [Counter; 3],
+    counts: PerThread<[AtomicU64; HOT_COUNTERS]>,
+    /// The recorder's handles, in the same order.
+    published: Vec<Counter>,
 }
 
 fn hot() -> &'static HotCounters {
     static HOT: OnceLock<HotCounters> = OnceLock::new();
     HOT.get_or_init(|| {
         handle();
+        let authentications = AUTH_OUTCOMES.map(
+            |outcome| metrics::counter!("latchkey_authentications_total", "outcome" => outcome),
+        );
+        let authorize = AUTHORIZE_REASONS.map(|reason| {
+            let allowed = if reason == "allowed" { "true" } else { "false" };
+            metrics::counter!(
+                "latchkey_authorize_decisions_total",
+                "allowed" => allowed, "reason" => reason
+            )
+        });
+        let cache = CACHE_RESULTS.map(
+            |result| metrics::counter!("latchkey_token_cache_lookups_total", "result" => result),
+        );
         HotCounters {
-            authentications: AUTH_OUTCOMES.map(|outcome| {
-                metrics::counter!("latchkey_authentications_total", "outcome" => outcome)
-            }),
-            authorize: AUTHORIZE_REASONS.map(|reason| {
-                let allowed = if reason == "allowed" { "true" } else { "false" };
-                metrics::counter!(
-                    "latchkey_authorize_decisions_total",
-                    "allowed" => allowed, "reason" => reason
-                )
-            }),
-            cache: CACHE_RESULTS.map(|result| {
-                metrics::counter!("latchkey_token_cache_lookups_total", "result" => result)
-            }),
+            counts: PerThread::default(),
+            published: authentications
+                .into_iter()
+                .chain(authorize)
+                .chain(cache)
+                .collect(),
         }
     })
+}
+
+/// Adds one to hot counter `index`.
+fn count(index: usize) {
+    hot().counts.local()[index].fetch_add(1, Ordering::Relaxed);
+}
+
+/// Hands the hot counters' totals to the recorder.
+fn publish_hot() {
+    let hot = hot();
+    for (index, counter) in hot.published.iter().enumerate() {
+        let total = hot
+            .counts
+            .iter()
+            .map(|counts| counts[index].load(Ordering::Relaxed))
+            .sum();
+        counter.absolute(total);
+    }
 }
 
 /// Counts one authentication by its outcome.
@@ -153,7 +187,7 @@ pub fn authentication(failure: Option<Failure>) {
         Some(Failure::Refused(Unusable::NotYetValid)) => 7,
         Some(Failure::Refused(Unusable::AddressRefused(_))) => 8,
     };
-    hot().authentications[index].increment(1);
+    count(AUTH_AT + index);
 }
 
 /// Counts one answer of the authorize endpoints, by its reason (which says whether it
@@ -170,7 +204,7 @@ pub fn authorize_decision(reason: &latchkey_core::Reason) {
         Reason::Unusable(Unusable::NotYetValid) => 6,
         Reason::Unusable(Unusable::AddressRefused(_)) => 7,
     };
-    hot().authorize[index].increment(1);
+    count(AUTHORIZE_AT + index);
 }
 
 /// What a token-cache lookup found.
@@ -186,7 +220,7 @@ pub enum CacheResult {
 
 /// Counts one token-cache lookup.
 pub fn cache_lookup(result: CacheResult) {
-    hot().cache[result as usize].increment(1);
+    count(CACHE_AT + result as usize);
 }
 
 /// Counts one rate-limit refusal: `owner` or `auth_failures`.
@@ -219,6 +253,7 @@ pub async fn serve(State(state): State<AppState>) -> Response {
     let (pending, lag) = state.last_used.backlog();
     metrics::gauge!("latchkey_last_used_pending").set(pending as f64);
     metrics::gauge!("latchkey_last_used_flush_lag_seconds").set(lag.as_secs_f64());
+    publish_hot();
     handle.run_upkeep();
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

@@ -19,10 +19,10 @@
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::{NoOpMiddleware, StateInformationMiddleware};
@@ -53,26 +53,12 @@ pub struct Allowance {
 impl Allowance {
     /// Writes the `x-ratelimit-*` headers.
     pub fn write(&self, headers: &mut HeaderMap) {
-        headers.insert("x-ratelimit-limit", HeaderValue::from(self.limit));
-        headers.insert("x-ratelimit-remaining", HeaderValue::from(self.remaining));
-        headers.insert("x-ratelimit-reset", HeaderValue::from(self.reset_secs));
-    }
-}
-
-/// Where the authenticating extractor leaves the caller's allowance for the response (see
-/// [`crate::app`]'s header layer).
-#[derive(Debug, Clone, Default)]
-pub struct AllowanceSlot(Arc<OnceLock<Allowance>>);
-
-impl AllowanceSlot {
-    /// Records the allowance (once per request).
-    pub fn set(&self, allowance: Allowance) {
-        let _ = self.0.set(allowance);
-    }
-
-    /// The allowance, if an extractor recorded one.
-    pub fn get(&self) -> Option<Allowance> {
-        self.0.get().copied()
+        const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+        const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+        const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+        headers.insert(LIMIT, HeaderValue::from(self.limit));
+        headers.insert(REMAINING, HeaderValue::from(self.remaining));
+        headers.insert(RESET, HeaderValue::from(self.reset_secs));
     }
 }
 

@@ -1,16 +1,17 @@
 //! Request ids: every answer carries `x-request-id`, and every log line written while
-//! handling the request carries the same id (a tracing span around the request). A
+//! handling the request carries the same id (see [`crate::logs`]). A
 //! well-formed id sent by the client or a proxy (up to 64 of `A-Z a-z 0-9 . _ -`) is kept,
 //! so one id follows a request through a gateway; otherwise latchkey makes one: 8 hex
-//! digits fixed per process, then a counter.
+//! digits fixed per process, then a counter (taken by each thread in blocks).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The header, in requests and answers.
-pub const HEADER: &str = "x-request-id";
+pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The id of a request: the caller's when well-formed, else a new one.
 pub fn for_request(headers: &HeaderMap) -> HeaderValue {
@@ -28,11 +29,32 @@ fn well_formed(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// Counter values a thread takes at a time, so that threads do not take turns writing one
+/// shared counter on every request.
+const BLOCK: u64 = 1024;
+
+/// The next counter value: unique within the process, increasing within a thread.
+fn next_count() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        /// The next value of this thread's block, and the end of the block.
+        static BLOCK_LEFT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+    BLOCK_LEFT.with(|left| {
+        let (mut next, mut end) = left.get();
+        if next == end {
+            next = NEXT.fetch_add(BLOCK, Ordering::Relaxed);
+            end = next + BLOCK;
+        }
+        left.set((next + 1, end));
+        next
+    })
+}
+
 fn fresh() -> HeaderValue {
     static PROCESS: OnceLock<u32> = OnceLock::new();
-    static NEXT: AtomicU64 = AtomicU64::new(1);
     let process = *PROCESS.get_or_init(rand::random);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let n = next_count();
     // 4 bytes of process, the low 6 of the counter: 20 hex digits, without `format!`
     // (this runs for every request).
     let mut bytes = [0u8; 10];

@@ -1,8 +1,8 @@
 //! `GET .../audit_logs`: the audit entries about a family's tokens (the user's own, or the
 //! account's), newest first, to a token that may list those tokens.
 
+use crate::reply::Json;
 use axum::extract::State;
-use axum::Json;
 use latchkey_api::{self as api, Envelope, ResultInfo};
 
 use crate::audit;

@@ -5,11 +5,11 @@
 //! address, policies), then bound an allow by what the token's owner holds. Neither
 //! reveals anything about other tokens.
 
+use crate::reply::Json;
 use axum::extract::State;
 use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use latchkey_api::{AuthorizeRequest, AuthorizeResult, Envelope};
 use latchkey_core::{evaluate, Decision, Owner, Reason, Request, ResourceKey, Token, Unusable};
 

@@ -2,8 +2,8 @@
 //! answers), for load balancers and orchestrators. Neither needs a token, and neither
 //! counts against a rate limit.
 
+use crate::reply::Json;
 use axum::extract::State;
-use axum::Json;
 use latchkey_api::Envelope;
 use serde_json::{json, Value};
 

@@ -5,8 +5,8 @@
 //! permission group that applies to users (or accounts) on that resource, and its owner
 //! holds the resource. No separate "User Details Read" is needed to learn one's own id.
 
+use crate::reply::Json;
 use axum::extract::State;
-use axum::Json;
 use latchkey_api::{self as api, Envelope, ResultInfo};
 use latchkey_core::{evaluate_policies, Owner, Policy, Request, ResourceKey, ResourceKind};
 use latchkey_store::Direction;

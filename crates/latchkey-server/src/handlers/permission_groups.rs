@@ -1,7 +1,7 @@
 //! `GET .../tokens/permission_groups`: the catalogue, filtered by exact `name` and `scope`.
 
+use crate::reply::Json;
 use axum::extract::State;
-use axum::Json;
 use latchkey_api::{self as api, Envelope};
 use latchkey_core::ResourceKind;
 

@@ -1,8 +1,8 @@
 //! List, create, get, update, delete and roll.
 
+use crate::reply::Json;
 use axum::extract::State;
 use axum::http::Uri;
-use axum::Json;
 use latchkey_api::{self as api, Envelope, ResultInfo};
 use latchkey_core::{AuditAction, Owner, Secret, Token};
 use latchkey_store::StoreError;

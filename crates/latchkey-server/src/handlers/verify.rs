@@ -1,6 +1,6 @@
 //! `GET .../tokens/verify`: the presented token's own id, status and time window.
 
-use axum::Json;
+use crate::reply::Json;
 use latchkey_api::{self as api, Envelope, Message};
 use latchkey_core::Owner;
 
