@@ -5,7 +5,9 @@
 //!   user tokens whose secrets are written out (the verify benchmarks), and the rest as
 //!   account tokens spread over other accounts, 500 each, up to the total asked.
 //! - `latchkey-bench bare`: the ceiling: an axum endpoint on the same stack that reads the
-//!   Authorization header and returns a verify-shaped envelope, with no token work at all.
+//!   Authorization header and returns a verify-shaped envelope, with no token work at all;
+//!   and its POST twin, which also reads a JSON body, as authorize does (a reference, not the
+//!   target's ceiling: the ratios are to the GET).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -219,7 +221,18 @@ async fn bare(listen: SocketAddr) -> anyhow::Result<()> {
             "result": {"id": "ed17574386854bf78a67040be0a770b0", "status": "active", "len": authorization.len()},
         }))
     }
-    let app = Router::new().route("/client/v4/user/tokens/verify", get(verify));
+    /// The same answer after reading a JSON body, as authorize reads its question.
+    async fn post(
+        headers: HeaderMap,
+        Json(body): Json<serde_json::Value>,
+    ) -> Json<serde_json::Value> {
+        let Json(mut answer) = verify(headers).await;
+        answer["result"]["fields"] = body.as_object().map_or(0, |o| o.len()).into();
+        Json(answer)
+    }
+    let app = Router::new()
+        .route("/client/v4/user/tokens/verify", get(verify))
+        .route("/bare/post", axum::routing::post(post));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .context("binding")?;

@@ -5,6 +5,7 @@
 //!   verify-shaped envelope), on a one-route axum router;
 //! - `verify`: `GET /client/v4/user/tokens/verify` with a cached token, through latchkey's
 //!   whole router (request id, metrics, rate limit, authentication, last use, answer);
+//! - `verify over 10,000 tokens`: the same, presenting 10,000 cached tokens in turn;
 //! - `authorize`: `POST /latchkey/v1/authorize` for a permission the token holds.
 //!
 //! Each request is built and sent with `oneshot`, as in the integration tests; the
@@ -27,7 +28,9 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use criterion::{criterion_group, criterion_main, Criterion};
-use latchkey_core::{Clock, SystemClock};
+use latchkey_core::{
+    AuditAction, AuditEvent, Clock, Owner, Secret, SecretKind, SystemClock, Token,
+};
 use latchkey_server::admin::create_admin;
 use latchkey_server::{router, AppState, Limits};
 use tower::ServiceExt;
@@ -61,6 +64,35 @@ fn bare() -> Router {
     Router::new().route("/client/v4/user/tokens/verify", get(verify))
 }
 
+/// Tokens of the rotating variants, as in `scripts/bench`.
+const ROTATING: usize = 10_000;
+
+/// A request of one case: method, path, body, and the secrets presented in turn.
+struct Case<'a> {
+    name: &'static str,
+    app: &'a Router,
+    method: &'static str,
+    path: &'static str,
+    body: Option<&'a str>,
+    secrets: &'a [String],
+}
+
+impl Case<'_> {
+    /// Sends the case's request `count` times on `runtime`, starting at secret `first`.
+    fn run(&self, runtime: &tokio::runtime::Runtime, first: usize, count: u64) {
+        let mut next = first % self.secrets.len();
+        for _ in 0..count {
+            let secret = &self.secrets[next];
+            next = (next + 1) % self.secrets.len();
+            send(
+                runtime,
+                self.app,
+                request(self.method, self.path, secret, self.body),
+            );
+        }
+    }
+}
+
 fn request_path(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -68,92 +100,106 @@ fn request_path(c: &mut Criterion) {
         .expect("a runtime");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let (app, admin) = runtime.block_on(async {
+    let (app, admin, rotating) = runtime.block_on(async {
         let store = latchkey_store::open(&url).await.expect("the database");
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let admin = create_admin(store.as_ref(), "bench@example.com", "Bench", clock.now())
+        let now = clock.now();
+        let admin = create_admin(store.as_ref(), "bench@example.com", "Bench", now)
             .await
             .expect("the first admin");
+        let mut rotating = Vec::with_capacity(ROTATING);
+        let mut tokens = Vec::with_capacity(ROTATING);
+        for _ in 0..ROTATING {
+            let secret = Secret::generate(SecretKind::User);
+            tokens.push((
+                Token::new(Owner::User(admin.user_id), "bench", now),
+                secret.hash(),
+            ));
+            rotating.push(secret.expose().to_owned());
+        }
+        store
+            .import_tokens(&tokens, &AuditEvent::new(AuditAction::TokensImport, now))
+            .await
+            .expect("the rotating tokens");
         let limits = Limits {
             rate_limit: u32::MAX,
+            token_cache_size: 2 * ROTATING as u64,
             ..Limits::default()
         };
-        (router(AppState::new(store, clock, limits)), admin)
+        (router(AppState::new(store, clock, limits)), admin, rotating)
     });
-    let secret = admin.secret.expose().to_owned();
+    let secret = [admin.secret.expose().to_owned()];
     let authorize = format!(
         r#"{{"permission_group":"Account API Tokens Read","resource":"com.cloudflare.api.account.{}"}}"#,
         admin.account_id
     );
+    let bare = bare();
+    let verify = "/client/v4/user/tokens/verify";
+    let cases = [
+        Case {
+            name: "bare",
+            app: &bare,
+            method: "GET",
+            path: verify,
+            body: None,
+            secrets: &secret,
+        },
+        Case {
+            name: "verify",
+            app: &app,
+            method: "GET",
+            path: verify,
+            body: None,
+            secrets: &secret,
+        },
+        Case {
+            name: "verify over 10,000 tokens",
+            app: &app,
+            method: "GET",
+            path: verify,
+            body: None,
+            secrets: &rotating,
+        },
+        Case {
+            name: "authorize",
+            app: &app,
+            method: "POST",
+            path: "/latchkey/v1/authorize",
+            body: Some(&authorize),
+            secrets: &secret,
+        },
+    ];
 
     let mut group = c.benchmark_group("request_path");
-    let bare = bare();
-    group.bench_function("bare", |b| {
-        b.iter(|| {
-            send(
-                &runtime,
-                &bare,
-                request("GET", "/client/v4/user/tokens/verify", &secret, None),
-            )
-        })
-    });
-    group.bench_function("verify", |b| {
-        b.iter(|| {
-            send(
-                &runtime,
-                &app,
-                request("GET", "/client/v4/user/tokens/verify", &secret, None),
-            )
-        })
-    });
-    group.bench_function("authorize", |b| {
-        b.iter(|| {
-            send(
-                &runtime,
-                &app,
-                request("POST", "/latchkey/v1/authorize", &secret, Some(&authorize)),
-            )
-        })
-    });
-    for (name, app, method, path, body) in [
-        (
-            "bare on 2 threads",
-            &bare,
-            "GET",
-            "/client/v4/user/tokens/verify",
-            None,
-        ),
-        (
-            "verify on 2 threads",
-            &app,
-            "GET",
-            "/client/v4/user/tokens/verify",
-            None,
-        ),
-        (
-            "authorize on 2 threads",
-            &app,
-            "POST",
-            "/latchkey/v1/authorize",
-            Some(authorize.as_str()),
-        ),
-    ] {
-        group.bench_function(name, |b| {
+    for case in &cases {
+        // Every token cached first, as in a service that has been running.
+        case.run(&runtime, 0, case.secrets.len() as u64);
+        group.bench_function(case.name, |b| {
+            let mut first = 0;
+            b.iter_custom(|iters| {
+                let begun = Instant::now();
+                case.run(&runtime, first, iters);
+                first += iters as usize;
+                begun.elapsed()
+            })
+        });
+        group.bench_function(format!("{} on 2 threads", case.name), |b| {
             b.iter_custom(|iters| {
                 let started = std::sync::Barrier::new(THREADS);
                 let elapsed = std::thread::scope(|scope| {
                     let workers: Vec<_> = (0..THREADS)
-                        .map(|_| {
-                            scope.spawn(|| {
+                        .map(|thread| {
+                            let started = &started;
+                            scope.spawn(move || {
                                 let runtime = tokio::runtime::Builder::new_current_thread()
                                     .enable_all()
                                     .build()
                                     .expect("a runtime");
                                 started.wait();
                                 let begun = Instant::now();
-                                for _ in 0..iters {
-                                    send(&runtime, app, request(method, path, &secret, body));
-                                }
+                                // Each thread starts at its own share of the secrets.
+                                let first = thread * case.secrets.len() / THREADS;
+                                case.run(&runtime, first, iters);
                                 begun.elapsed()
                             })
                         })

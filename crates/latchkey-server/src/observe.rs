@@ -11,9 +11,11 @@
 //! A hand-written tower layer rather than `axum::middleware::from_fn`: `from_fn` boxes a
 //! clone of the route for every request, which measured about 3% of verify's throughput.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
@@ -82,7 +84,10 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let started = Instant::now();
         let id = request_id::for_request(request.headers());
-        let route = request.extensions().get::<MatchedPath>().cloned();
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|path| route_label(path.as_str()));
         let method = method_label(request.method());
         let context = RequestContext {
             id,
@@ -103,7 +108,7 @@ where
 #[derive(Debug)]
 struct Done {
     started: Instant,
-    route: Option<MatchedPath>,
+    route: Option<&'static str>,
     method: &'static str,
 }
 
@@ -128,7 +133,7 @@ where
         let context = this.inner.take_value();
         if let (Ok(response), Some(done)) = (&mut result, this.done.take()) {
             crate::metrics::request(
-                done.route.as_ref().map_or("unmatched", MatchedPath::as_str),
+                done.route.unwrap_or("unmatched"),
                 done.method,
                 response.status().as_u16(),
                 done.started.elapsed(),
@@ -143,6 +148,34 @@ where
         }
         Poll::Ready(result)
     }
+}
+
+/// A route template as a `'static` label, so that no request holds (and counts a reference
+/// to) the router's shared copy past routing. The templates are the router's, a fixed set,
+/// so the copies made here are bounded.
+fn route_label(template: &str) -> &'static str {
+    static ALL: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    thread_local! {
+        static KNOWN: RefCell<HashMap<Box<str>, &'static str>> = RefCell::default();
+    }
+    KNOWN.with_borrow_mut(|known| {
+        if let Some(label) = known.get(template) {
+            return *label;
+        }
+        let mut all = ALL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let label = match all.iter().find(|label| **label == template) {
+            Some(label) => *label,
+            None => {
+                let label: &'static str = Box::leak(template.into());
+                all.push(label);
+                label
+            }
+        };
+        known.insert(template.into(), label);
+        label
+    })
 }
 
 /// The method as a metric label; unusual methods share one label.
