@@ -108,11 +108,13 @@ pub struct CatalogueError {
     pub problem: String,
 }
 
-/// The set of known permission groups, looked up by id.
+/// The set of known permission groups, looked up by id or name.
 #[derive(Debug, Clone)]
 pub struct Catalogue {
     groups: Vec<PermissionGroup>,
     by_id: HashMap<Id, usize>,
+    /// Authorize questions name groups by name: a lookup per request.
+    by_name: HashMap<String, usize>,
 }
 
 impl Catalogue {
@@ -138,10 +140,16 @@ impl Catalogue {
     /// A catalogue of exactly these groups (later ones with a duplicate id are ignored).
     pub fn from_groups(groups: Vec<PermissionGroup>) -> Self {
         let mut by_id = HashMap::with_capacity(groups.len());
+        let mut by_name = HashMap::with_capacity(groups.len());
         for (index, group) in groups.iter().enumerate() {
             by_id.entry(group.id).or_insert(index);
+            by_name.entry(group.name.clone()).or_insert(index);
         }
-        Catalogue { groups, by_id }
+        Catalogue {
+            groups,
+            by_id,
+            by_name,
+        }
     }
 
     /// Adds operator-defined groups. Ids and names must be new (to the catalogue and among
@@ -184,7 +192,11 @@ impl Catalogue {
             .parse::<Id>()
             .ok()
             .and_then(|id| self.get(&id))
-            .or_else(|| self.groups.iter().find(|g| g.name == id_or_name))
+            .or_else(|| {
+                self.by_name
+                    .get(id_or_name)
+                    .map(|&index| &self.groups[index])
+            })
     }
 
     /// The group with this id.
