@@ -136,11 +136,6 @@ impl RateLimits {
         }
     }
 
-    /// Whether the per-owner limit is on.
-    pub fn limits_owners(&self) -> bool {
-        self.owners.is_some()
-    }
-
     /// Counts one request against `owner`: its allowance after this request, or 429 971.
     pub fn check_owner(&self, owner: Owner) -> Result<Option<Allowance>, ApiError> {
         let Some(owners) = &self.owners else {
@@ -276,7 +271,6 @@ mod tests {
             assert_eq!(limits.check_owner(owner).unwrap(), None);
             limits.record_failure("192.0.2.1".parse().unwrap()).unwrap();
         }
-        assert!(!limits.limits_owners());
     }
 
     #[test]
