@@ -9,8 +9,9 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use latchkey_core::{Owner, Secret, Token, Unusable};
+use latchkey_core::{Owner, Secret, Unusable};
 
+use crate::cache::CachedToken;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -18,7 +19,7 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct Principal {
     /// The token that authenticated the request.
-    pub token: Arc<Token>,
+    pub token: Arc<CachedToken>,
     /// The client's address.
     pub client_ip: IpAddr,
 }
@@ -89,7 +90,7 @@ impl Unknown {
 pub async fn lookup(
     parts: &Parts,
     state: &AppState,
-) -> Result<Result<Arc<Token>, Unknown>, ApiError> {
+) -> Result<Result<Arc<CachedToken>, Unknown>, ApiError> {
     let headers = &parts.headers;
     let Some(value) = headers.get(AUTHORIZATION) else {
         let global_key = headers.contains_key("x-auth-key") || headers.contains_key("x-auth-email");
@@ -122,7 +123,7 @@ async fn limited_lookup(
     parts: &Parts,
     state: &AppState,
     client_ip: IpAddr,
-) -> Result<Result<Arc<Token>, Unknown>, ApiError> {
+) -> Result<Result<Arc<CachedToken>, Unknown>, ApiError> {
     state.rates.refuse_if_blocked(client_ip)?;
     let found = lookup(parts, state).await?;
     if matches!(found, Err(unknown) if unknown != Unknown::Missing) {
@@ -156,7 +157,7 @@ async fn check(parts: &Parts, state: &AppState) -> Result<Result<Principal, Fail
     if let Some(allowance) = state.rates.check_owner(token.owner)? {
         crate::observe::report_allowance(allowance);
     }
-    state.last_used.record(token.id, now);
+    state.last_used.record(&token, now);
     Ok(Ok(Principal { token, client_ip }))
 }
 
@@ -198,7 +199,7 @@ impl FromRequestParts<AppState> for VerifyPrincipal {
 #[derive(Debug, Clone)]
 pub struct Presented {
     /// The token, or why there is none.
-    pub token: Result<Arc<Token>, Unknown>,
+    pub token: Result<Arc<CachedToken>, Unknown>,
     /// The client's address.
     pub client_ip: IpAddr,
 }

@@ -1,60 +1,153 @@
 //! The token cache: every authenticated request looks its secret's hash up here first, so a
 //! hit does no database I/O.
 //!
-//! - Two levels: secret hash -> token id, and token id -> the token with the hash it was
-//!   read under. A hit needs both and the hashes to match (compared in constant time), so
-//!   an entry left behind by a roll or an eviction can only miss, never answer wrongly.
-//! - Bounded (least recently used out first) and re-read at least every [`TOKEN_TTL`], a
-//!   bound on staleness should a change bypass this process.
+//! - One map, secret hash -> token: a hit is one lookup. A secret is random and its hash is
+//!   SHA-256, so the map's key comparison leaks nothing a caller could use.
+//! - A side index, token id -> its entry, lets a write drop a token by id. It is touched only
+//!   by misses, evictions and invalidations, never by a hit, and kept exact: an eviction
+//!   removes its index line only if that line still names the evicted entry.
+//! - Bounded (least recently used out first) and re-read at least every `ttl`, a bound on
+//!   staleness should a change bypass this process. Each entry is re-read after a random
+//!   time between half the `ttl` and all of it, so that tokens first read together (as after
+//!   a restart) are not all read again in the same instant.
 //! - Unknown hashes are remembered for [`UNKNOWN_TTL`] (bounded), so a flood of garbage
 //!   tokens does not reach the database at full rate. A secret is random and hashed, so no
 //!   real token can be mistaken for one of these.
 //! - Every write path (update, status change, roll, delete) calls [`TokenCache::forget`]
-//!   after its commit. A read that started before an invalidation does not insert what it
-//!   read (the epoch guard), so a stale token cannot slip back in behind a write.
+//!   after its commit. A read that started before an invalidation does not keep what it
+//!   read (the epoch guard, checked again after the insert), so a stale token cannot slip
+//!   back in behind a write.
 //! - With several nodes on PostgreSQL, every node follows the database's change feed
 //!   ([`crate::state::AppState::follow`]): a change on any node drops the token here too, and a lost
 //!   feed connection drops everything.
 //! - Expiry needs no invalidation: status, time window and address are judged per request.
 //!
-//! The maps are quick_cache's sharded caches: reads take no lock shared by all requests, and
+//! The map is quick_cache's sharded cache: reads take no lock shared by all requests, and
 //! an entry costs little beyond the token itself (see "Performance" in the README).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use latchkey_core::{Id, SecretHash, Token};
 use latchkey_store::{Store, StoreError};
 use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, UnitWeighter};
+use time::OffsetDateTime;
 
 use crate::metrics::CacheResult;
 
-/// Longest a cached token is used before it is read again.
-pub const TOKEN_TTL: Duration = Duration::from_secs(30);
 /// How long an unknown hash is remembered.
 pub const UNKNOWN_TTL: Duration = Duration::from_secs(5);
 /// How many unknown hashes are remembered at most.
 pub const UNKNOWN_CAPACITY: usize = 100_000;
 
-#[derive(Clone)]
-struct Cached {
+/// A token as authentication found it: read from the store under one secret hash, at one
+/// moment. Dereferences to the [`Token`].
+#[derive(Debug)]
+pub struct CachedToken {
+    token: Token,
     hash: SecretHash,
-    token: Arc<Token>,
-    fetched: Instant,
+    /// When it must be read again.
+    stale_at: Instant,
+    /// The Unix second of the last use handed to [`crate::last_used::LastUsed`], so a token
+    /// used many times a second is recorded once (the clock has whole seconds).
+    noted: AtomicI64,
+}
+
+impl CachedToken {
+    fn new(token: Token, hash: SecretHash, fetched: Instant, ttl: Duration) -> Self {
+        let ttl = ttl.mul_f64(rand::random_range(0.5..=1.0));
+        CachedToken {
+            token,
+            hash,
+            stale_at: fetched + ttl,
+            noted: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Whether `at` is a second in which no use of this token was noted yet; notes it.
+    pub fn first_use_in_second(&self, at: OffsetDateTime) -> bool {
+        let second = at.unix_timestamp();
+        // The load keeps repeated uses to a read of a line no other core writes.
+        self.noted.load(Ordering::Relaxed) != second
+            && self.noted.swap(second, Ordering::Relaxed) != second
+    }
+}
+
+impl Deref for CachedToken {
+    type Target = Token;
+
+    fn deref(&self) -> &Token {
+        &self.token
+    }
+}
+
+/// Token id -> the entry cached for it.
+type Index = HashMap<Id, Arc<CachedToken>>;
+
+fn lock(index: &Mutex<Index>) -> MutexGuard<'_, Index> {
+    // A panic while it was held left a map of valid lines: keep using it.
+    index
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Keeps the index exact as the map evicts. Evictions happen under a shard's lock, so they
+/// are collected and applied once it is released.
+#[derive(Clone)]
+struct Evictions(Arc<Mutex<Index>>);
+
+impl Lifecycle<[u8; 32], Arc<CachedToken>> for Evictions {
+    type RequestState = Vec<Arc<CachedToken>>;
+
+    fn begin_request(&self) -> Self::RequestState {
+        Vec::new()
+    }
+
+    fn on_evict(&self, evicted: &mut Self::RequestState, _: [u8; 32], entry: Arc<CachedToken>) {
+        evicted.push(entry);
+    }
+
+    fn end_request(&self, evicted: Self::RequestState) {
+        if evicted.is_empty() {
+            return;
+        }
+        let mut index = lock(&self.0);
+        for entry in evicted {
+            if index.get(&entry.id).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
+                index.remove(&entry.id);
+            }
+        }
+    }
 }
 
 /// Cached token lookups by secret hash.
 pub struct TokenCache {
     /// `None` when caching is off (capacity 0).
     maps: Option<Maps>,
+    ttl: Duration,
     epoch: AtomicU64,
 }
 
 struct Maps {
-    ids: Cache<[u8; 32], Id>,
-    tokens: Cache<Id, Cached>,
+    tokens: Cache<[u8; 32], Arc<CachedToken>, UnitWeighter, DefaultHashBuilder, Evictions>,
+    index: Arc<Mutex<Index>>,
     unknown: Cache<[u8; 32], Instant>,
+}
+
+impl Maps {
+    /// Drops `entry` from the map and the index, if each still holds it.
+    fn remove(&self, entry: &Arc<CachedToken>) {
+        self.tokens
+            .remove_if(entry.hash.as_bytes(), |e| Arc::ptr_eq(e, entry));
+        let mut index = lock(&self.index);
+        if index.get(&entry.id).is_some_and(|e| Arc::ptr_eq(e, entry)) {
+            index.remove(&entry.id);
+        }
+    }
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -66,15 +159,27 @@ impl std::fmt::Debug for TokenCache {
 }
 
 impl TokenCache {
-    /// A cache of at most `capacity` tokens (0 turns caching off).
-    pub fn new(capacity: u64) -> Self {
-        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
-        TokenCache {
-            maps: (capacity > 0).then(|| Maps {
-                ids: Cache::new(capacity),
-                tokens: Cache::new(capacity),
+    /// A cache of at most `capacity` tokens (0 turns caching off), each used for at most
+    /// `ttl` before it is read again.
+    pub fn new(capacity: u64, ttl: Duration) -> Self {
+        let maps = (capacity > 0).then(|| {
+            let index = Arc::new(Mutex::new(Index::new()));
+            let items = usize::try_from(capacity).unwrap_or(usize::MAX);
+            Maps {
+                tokens: Cache::with(
+                    items,
+                    capacity,
+                    UnitWeighter,
+                    DefaultHashBuilder::default(),
+                    Evictions(Arc::clone(&index)),
+                ),
+                index,
                 unknown: Cache::new(UNKNOWN_CAPACITY),
-            }),
+            }
+        });
+        TokenCache {
+            maps,
+            ttl,
             epoch: AtomicU64::new(0),
         }
     }
@@ -84,17 +189,20 @@ impl TokenCache {
         &self,
         store: &dyn Store,
         hash: &SecretHash,
-    ) -> Result<Option<Arc<Token>>, StoreError> {
+    ) -> Result<Option<Arc<CachedToken>>, StoreError> {
         let Some(maps) = &self.maps else {
             crate::metrics::cache_lookup(CacheResult::Miss);
-            return Ok(store.token_by_hash(hash).await?.map(Arc::new));
+            let fetched = Instant::now();
+            let found = store.token_by_hash(hash).await?;
+            return Ok(
+                found.map(|token| Arc::new(CachedToken::new(token, *hash, fetched, self.ttl)))
+            );
         };
         let key = *hash.as_bytes();
-        let cached = maps.ids.get(&key).and_then(|id| maps.tokens.get(&id));
-        if let Some(cached) = cached {
-            if cached.hash == *hash && cached.fetched.elapsed() < TOKEN_TTL {
+        if let Some(entry) = maps.tokens.get(&key) {
+            if Instant::now() < entry.stale_at {
                 crate::metrics::cache_lookup(CacheResult::Hit);
-                return Ok(Some(cached.token));
+                return Ok(Some(entry));
             }
         }
         if maps
@@ -106,44 +214,51 @@ impl TokenCache {
             return Ok(None);
         }
         crate::metrics::cache_lookup(CacheResult::Miss);
-        let epoch = self.epoch.load(Ordering::Acquire);
+        let epoch = self.epoch.load(Ordering::SeqCst);
         let fetched = Instant::now();
-        let found = store.token_by_hash(hash).await?.map(Arc::new);
+        let Some(token) = store.token_by_hash(hash).await? else {
+            if self.epoch.load(Ordering::SeqCst) == epoch {
+                maps.unknown.insert(key, fetched);
+            }
+            return Ok(None);
+        };
+        let entry = Arc::new(CachedToken::new(token, *hash, fetched, self.ttl));
         // Only what was read after the last invalidation may be kept.
-        if self.epoch.load(Ordering::Acquire) == epoch {
-            match &found {
-                Some(token) => {
-                    maps.ids.insert(key, token.id);
-                    maps.tokens.insert(
-                        token.id,
-                        Cached {
-                            hash: *hash,
-                            token: Arc::clone(token),
-                            fetched,
-                        },
-                    );
-                }
-                None => maps.unknown.insert(key, fetched),
+        if self.epoch.load(Ordering::SeqCst) == epoch {
+            // Index first: an entry in the map is always findable by id.
+            let replaced = lock(&maps.index).insert(entry.id, Arc::clone(&entry));
+            maps.tokens.insert(key, Arc::clone(&entry));
+            if let Some(old) = replaced.filter(|old| old.hash != entry.hash) {
+                // The token under a secret it no longer has (a roll this node missed).
+                maps.tokens
+                    .remove_if(old.hash.as_bytes(), |e| Arc::ptr_eq(e, &old));
+            }
+            // An invalidation between the check and the insert may have missed the entry.
+            if self.epoch.load(Ordering::SeqCst) != epoch {
+                maps.remove(&entry);
             }
         }
-        Ok(found)
+        Ok(Some(entry))
     }
 
     /// Drops token `id`, under whatever secret it was cached; call after its change is
     /// committed.
     pub fn forget(&self, id: Id) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         if let Some(maps) = &self.maps {
-            maps.tokens.remove(&id);
+            let entry = lock(&maps.index).get(&id).cloned();
+            if let Some(entry) = entry {
+                maps.remove(&entry);
+            }
         }
     }
 
     /// Drops everything cached (changes may have been missed).
     pub fn clear(&self) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         if let Some(maps) = &self.maps {
-            maps.ids.clear();
             maps.tokens.clear();
+            lock(&maps.index).clear();
             maps.unknown.clear();
         }
     }
@@ -174,6 +289,8 @@ pub(crate) mod tests {
         pub token: Token,
         pub lookups: AtomicUsize,
         pub during_lookup: Option<Arc<TokenCache>>,
+        /// Each lookup answers the token under a new id, as a store of many tokens would.
+        pub distinct: bool,
     }
 
     #[async_trait::async_trait]
@@ -183,7 +300,11 @@ pub(crate) mod tests {
             if let Some(cache) = &self.during_lookup {
                 cache.forget(self.token.id);
             }
-            Ok(Some(self.token.clone()))
+            let mut token = self.token.clone();
+            if self.distinct {
+                token.id = Id::random();
+            }
+            Ok(Some(token))
         }
         async fn create_user(&self, _: &User) -> Result<(), StoreError> {
             unreachable!()
@@ -291,17 +412,20 @@ pub(crate) mod tests {
         }
     }
 
+    pub(crate) const TTL: Duration = Duration::from_secs(30);
+
     pub(crate) fn token() -> Token {
         Token::new(Owner::User(Id::random()), "t", OffsetDateTime::now_utc())
     }
 
     #[tokio::test]
     async fn hits_do_not_reach_the_store() {
-        let cache = TokenCache::new(10);
+        let cache = TokenCache::new(10, TTL);
         let store = OneToken {
             token: token(),
             lookups: AtomicUsize::new(0),
             during_lookup: None,
+            distinct: false,
         };
         let hash = Secret::generate(SecretKind::User).hash();
         for _ in 0..5 {
@@ -313,11 +437,12 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn a_read_racing_an_invalidation_is_not_kept() {
-        let cache = Arc::new(TokenCache::new(10));
+        let cache = Arc::new(TokenCache::new(10, TTL));
         let store = OneToken {
             token: token(),
             lookups: AtomicUsize::new(0),
             during_lookup: Some(Arc::clone(&cache)),
+            distinct: false,
         };
         let hash = Secret::generate(SecretKind::User).hash();
         cache.lookup(&store, &hash).await.unwrap();
@@ -332,15 +457,107 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn capacity_zero_turns_caching_off() {
-        let cache = TokenCache::new(0);
+        let cache = TokenCache::new(0, TTL);
         let store = OneToken {
             token: token(),
             lookups: AtomicUsize::new(0),
             during_lookup: None,
+            distinct: false,
         };
         let hash = Secret::generate(SecretKind::User).hash();
         cache.lookup(&store, &hash).await.unwrap();
         cache.lookup(&store, &hash).await.unwrap();
         assert_eq!(store.lookups.load(Ordering::SeqCst), 2);
+    }
+
+    fn store(distinct: bool) -> OneToken {
+        OneToken {
+            token: token(),
+            lookups: AtomicUsize::new(0),
+            during_lookup: None,
+            distinct,
+        }
+    }
+
+    fn new_hash() -> SecretHash {
+        Secret::generate(SecretKind::User).hash()
+    }
+
+    #[tokio::test]
+    async fn forget_drops_a_token_by_id() {
+        let cache = TokenCache::new(10, TTL);
+        let store = store(false);
+        let hash = new_hash();
+        cache.lookup(&store, &hash).await.unwrap();
+        cache.forget(store.token.id);
+        assert!(cache.is_empty());
+        cache.lookup(&store, &hash).await.unwrap();
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_token_read_under_a_new_secret_is_no_longer_cached_under_the_old() {
+        let cache = TokenCache::new(10, TTL);
+        let store = store(false);
+        let (old, new) = (new_hash(), new_hash());
+        cache.lookup(&store, &old).await.unwrap();
+        cache.lookup(&store, &new).await.unwrap();
+        assert_eq!(cache.len(), 1);
+        cache.lookup(&store, &old).await.unwrap();
+        assert_eq!(
+            store.lookups.load(Ordering::SeqCst),
+            3,
+            "the old secret missed"
+        );
+    }
+
+    #[tokio::test]
+    async fn evictions_keep_the_index_exact() {
+        let capacity = 64;
+        let cache = TokenCache::new(capacity, TTL);
+        let store = store(true);
+        let mut cached = Vec::new();
+        for _ in 0..capacity * 20 {
+            let hash = new_hash();
+            let entry = cache.lookup(&store, &hash).await.unwrap().unwrap();
+            cached.push((entry.id, hash));
+        }
+        let maps = cache.maps.as_ref().unwrap();
+        let indexed = lock(&maps.index).len();
+        assert!(cache.len() <= capacity as usize, "{} cached", cache.len());
+        assert_eq!(indexed, cache.len(), "one index line per cached token");
+        // Every token still cached is found by id: forgetting them all empties the cache.
+        for (id, _) in &cached {
+            cache.forget(*id);
+        }
+        assert!(cache.is_empty());
+        assert!(lock(&maps.index).is_empty());
+    }
+
+    #[test]
+    fn entries_go_stale_between_half_the_ttl_and_the_ttl() {
+        let fetched = Instant::now();
+        let lives: Vec<Duration> = (0..1000)
+            .map(|_| CachedToken::new(token(), new_hash(), fetched, TTL).stale_at - fetched)
+            .collect();
+        assert!(lives.iter().all(|life| *life >= TTL / 2 && *life <= TTL));
+        let (shortest, longest) = (lives.iter().min().unwrap(), lives.iter().max().unwrap());
+        assert!(
+            *longest - *shortest > TTL / 4,
+            "spread out: {shortest:?}..{longest:?}"
+        );
+    }
+
+    #[test]
+    fn a_use_is_noted_once_per_second() {
+        let entry = CachedToken::new(token(), new_hash(), Instant::now(), TTL);
+        let at = OffsetDateTime::now_utc();
+        assert!(entry.first_use_in_second(at));
+        assert!(!entry.first_use_in_second(at));
+        assert!(entry.first_use_in_second(at + Duration::from_secs(1)));
+        assert!(
+            entry.first_use_in_second(at),
+            "a clock set back is noted too"
+        );
     }
 }

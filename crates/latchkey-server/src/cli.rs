@@ -147,6 +147,10 @@ pub struct ServeArgs {
     /// Tokens kept in the in-memory cache (0 turns caching off).
     #[arg(long, env = "LATCHKEY_TOKEN_CACHE_SIZE", default_value_t = 100_000)]
     pub token_cache_size: u64,
+    /// Longest a cached token is used before it is read again, in seconds. Writes through
+    /// latchkey invalidate at once; this bounds only changes made behind its back.
+    #[arg(long, env = "LATCHKEY_TOKEN_CACHE_TTL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub token_cache_ttl: u64,
     /// API requests per owner (user, or account of an account token) per 5 minutes;
     /// 0 turns the limit off.
     #[arg(long, env = "LATCHKEY_RATE_LIMIT", default_value_t = 1200)]
@@ -317,6 +321,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     rate_limit: args.rate_limit,
                     auth_failure_limit: args.auth_failure_limit,
                     token_cache_size: args.token_cache_size,
+                    token_cache_ttl: std::time::Duration::from_secs(args.token_cache_ttl),
                 },
                 admin_token_file: args.admin_token_file,
                 trusted_proxies: args.trusted_proxies,

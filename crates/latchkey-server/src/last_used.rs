@@ -12,6 +12,7 @@ use latchkey_core::Id;
 use latchkey_store::Store;
 use time::OffsetDateTime;
 
+use crate::cache::CachedToken;
 use crate::per_thread::PerThread;
 
 type Pending = HashMap<Id, OffsetDateTime>;
@@ -42,8 +43,16 @@ pub struct LastUsed {
 }
 
 impl LastUsed {
+    /// Notes that `token` was used at `at`: once per token and second, which is all the
+    /// clock resolves, so repeated uses only read the token's own mark.
+    pub fn record(&self, token: &CachedToken, at: OffsetDateTime) {
+        if token.first_use_in_second(at) {
+            self.record_time(token.id, at);
+        }
+    }
+
     /// Notes that token `id` was used at `at`.
-    pub fn record(&self, id: Id, at: OffsetDateTime) {
+    fn record_time(&self, id: Id, at: OffsetDateTime) {
         times(self.pending.local())
             .entry(id)
             .and_modify(|pending| *pending = (*pending).max(at))
@@ -99,7 +108,7 @@ impl LastUsed {
         if let Err(error) = store.record_last_used(&batch).await {
             tracing::warn!(%error, count = batch.len(), "could not record last use; will retry");
             for (id, at) in batch {
-                self.record(id, at);
+                self.record_time(id, at);
             }
             // The retried times are as old as they were.
             if started != 0 {

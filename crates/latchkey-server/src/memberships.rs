@@ -97,6 +97,7 @@ mod tests {
             token: token(),
             lookups: AtomicUsize::new(0),
             during_lookup: None,
+            distinct: false,
         };
         let cache = MembershipCache::new(10);
         let (account, user) = (Id::random(), Id::random());

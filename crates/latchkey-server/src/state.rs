@@ -1,6 +1,7 @@
 //! What every handler shares.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use latchkey_core::{Catalogue, Clock};
@@ -22,6 +23,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Tokens kept in the in-memory cache (0 turns it off).
     pub token_cache_size: u64,
+    /// Longest a cached token is used before it is read again.
+    pub token_cache_ttl: Duration,
     /// API requests per owner per 5 minutes (0 turns the limit off).
     pub rate_limit: u32,
     /// Failed authentications per client address per 10 s (0 turns the limit off).
@@ -35,6 +38,7 @@ impl Default for Limits {
             account_token_quota: 500,
             max_body_bytes: 1024 * 1024,
             token_cache_size: 100_000,
+            token_cache_ttl: Duration::from_secs(30),
             rate_limit: 1200,
             auth_failure_limit: 20,
         }
@@ -82,7 +86,10 @@ impl AppState {
             clock,
             limits,
             last_used: Arc::new(LastUsed::default()),
-            cache: Arc::new(TokenCache::new(limits.token_cache_size)),
+            cache: Arc::new(TokenCache::new(
+                limits.token_cache_size,
+                limits.token_cache_ttl,
+            )),
             memberships: Arc::new(MembershipCache::new(limits.token_cache_size)),
             trusted_proxies: Arc::from(Vec::new()),
             strict_delegation: false,

@@ -11,10 +11,11 @@ use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use latchkey_api::{AuthorizeRequest, AuthorizeResult, Envelope};
-use latchkey_core::{evaluate, Decision, Owner, Reason, Request, ResourceKey, Token, Unusable};
+use latchkey_core::{evaluate, Decision, Owner, Reason, Request, ResourceKey, Unusable};
 
 use crate::auth::{Presented, Unknown};
 use crate::authz::owner_holds;
+use crate::cache::CachedToken;
 use crate::error::{codes, ApiError};
 use crate::extract::JsonBody;
 use crate::state::AppState;
@@ -64,7 +65,7 @@ fn question(
 
 async fn decide(
     state: &AppState,
-    token: &Token,
+    token: &CachedToken,
     question: &Question,
     presented: &Presented,
 ) -> Result<Decision, ApiError> {
@@ -75,7 +76,7 @@ async fn decide(
     };
     let mut decision = evaluate(&state.catalogue, token, &request, presented.client_ip, now);
     if !matches!(decision.reason, Reason::Unusable(_)) {
-        state.last_used.record(token.id, now);
+        state.last_used.record(token, now);
     }
     if decision.allowed && !owner_holds(state, token.owner, &question.chain).await? {
         decision = Decision::refused(Reason::OwnerLacksResource);

@@ -36,6 +36,30 @@ async fn a_cached_token_is_served_without_the_database_until_a_write_forgets_it(
 }
 
 #[tokio::test]
+async fn a_change_behind_latchkeys_back_is_seen_once_the_ttl_has_passed() {
+    let ttl = std::time::Duration::from_secs(1);
+    let app = TestApp::with_limits_without_change_feed(latchkey_server::Limits {
+        token_cache_ttl: ttl,
+        ..latchkey_server::Limits::default()
+    })
+    .await;
+    let (id, secret) = app.create_with(Family::User, API_TOKENS_READ).await;
+    let verify = "/client/v4/user/tokens/verify";
+    app.get(verify, &secret).await.ok();
+    let owner = Owner::User(app.admin.user_id);
+    app.state
+        .store
+        .delete_token(owner, id.parse().unwrap(), &behind_the_back())
+        .await
+        .unwrap();
+    // An entry lives at least half the TTL...
+    app.get(verify, &secret).await.ok();
+    // ...and at most all of it.
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(100)).await;
+    app.get(verify, &secret).await.assert_error(401, 1000);
+}
+
+#[tokio::test]
 async fn unknown_secrets_are_remembered_briefly() {
     let app = TestApp::without_change_feed().await;
     let secret = Secret::generate(SecretKind::User);

@@ -108,6 +108,11 @@ impl TestApp {
         Self::build(Limits::default(), false).await
     }
 
+    /// [`TestApp::without_change_feed`] with these limits.
+    pub async fn with_limits_without_change_feed(limits: Limits) -> Self {
+        Self::build(limits, false).await
+    }
+
     async fn build(limits: Limits, follow_changes: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = database_url(&dir).await;
