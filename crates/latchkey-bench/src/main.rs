@@ -4,10 +4,8 @@
 //!   an admin user and account, 500 tokens on that account (the list benchmark), a set of
 //!   user tokens whose secrets are written out (the verify benchmarks), and the rest as
 //!   account tokens spread over other accounts, 500 each, up to the total asked.
-//! - `latchkey-bench bare`: the ceiling: an axum endpoint on the same stack that reads the
-//!   Authorization header and returns a verify-shaped envelope, with no token work at all;
-//!   and its POST twin, which also reads a JSON body, as authorize does (a reference, not the
-//!   target's ceiling: the ratios are to the GET).
+//! - `latchkey-bench bare`: the ceiling, [`latchkey_bench::bare_router`] served by the same
+//!   connection loop as `latchkey serve`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -15,9 +13,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use axum::http::HeaderMap;
-use axum::routing::get;
-use axum::{Json, Router};
 use clap::{Parser, Subcommand};
 use latchkey_core::catalogue::{
     ACCOUNT_API_TOKENS_READ, ACCOUNT_API_TOKENS_WRITE, API_TOKENS_WRITE,
@@ -210,29 +205,7 @@ async fn seed(database: &str, total: u64, user_tokens: u64, out: PathBuf) -> any
 }
 
 async fn bare(listen: SocketAddr) -> anyhow::Result<()> {
-    async fn verify(headers: HeaderMap) -> Json<serde_json::Value> {
-        let authorization = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        Json(serde_json::json!({
-            "success": true, "errors": [],
-            "messages": [{"code": 10000, "message": "This API Token is valid and active", "type": null}],
-            "result": {"id": "ed17574386854bf78a67040be0a770b0", "status": "active", "len": authorization.len()},
-        }))
-    }
-    /// The same answer after reading a JSON body, as authorize reads its question.
-    async fn post(
-        headers: HeaderMap,
-        Json(body): Json<serde_json::Value>,
-    ) -> Json<serde_json::Value> {
-        let Json(mut answer) = verify(headers).await;
-        answer["result"]["fields"] = body.as_object().map_or(0, |o| o.len()).into();
-        Json(answer)
-    }
-    let app = Router::new()
-        .route("/client/v4/user/tokens/verify", get(verify))
-        .route("/bare/post", axum::routing::post(post));
+    let app = latchkey_bench::bare_router();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .context("binding")?;

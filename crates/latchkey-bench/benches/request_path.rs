@@ -1,8 +1,8 @@
 //! The request path in-process, without sockets: the time latchkey adds to an HTTP request
-//! on top of hyper and the kernel. `cargo bench -p latchkey-server --bench request_path`.
+//! on top of hyper and the kernel. `cargo bench -p latchkey-bench --bench request_path`.
 //!
-//! - `bare`: the ceiling endpoint of `scripts/bench` (reads `Authorization`, answers a
-//!   verify-shaped envelope), on a one-route axum router;
+//! - `bare`: the ceiling endpoint of `scripts/bench` ([`latchkey_bench::bare_router`]: reads
+//!   `Authorization`, answers a verify-shaped envelope);
 //! - `verify`: `GET /client/v4/user/tokens/verify` with a cached token, through latchkey's
 //!   whole router (request id, metrics, rate limit, authentication, last use, answer);
 //! - `verify over 10,000 tokens`: the same, presenting 10,000 cached tokens in turn;
@@ -24,9 +24,8 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Request, StatusCode};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::http::{Request, StatusCode};
+use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
 use latchkey_core::{
     AuditAction, AuditEvent, Clock, Owner, Secret, SecretKind, SystemClock, Token,
@@ -47,21 +46,6 @@ fn request(method: &str, path: &str, secret: &str, body: Option<&str>) -> Reques
         .extensions_mut()
         .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
     request
-}
-
-fn bare() -> Router {
-    async fn verify(headers: HeaderMap) -> Json<serde_json::Value> {
-        let authorization = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        Json(serde_json::json!({
-            "success": true, "errors": [],
-            "messages": [{"code": 10000, "message": "This API Token is valid and active", "type": null}],
-            "result": {"id": "ed17574386854bf78a67040be0a770b0", "status": "active", "len": authorization.len()},
-        }))
-    }
-    Router::new().route("/client/v4/user/tokens/verify", get(verify))
 }
 
 /// Tokens of the rotating variants, as in `scripts/bench`.
@@ -133,7 +117,7 @@ fn request_path(c: &mut Criterion) {
         r#"{{"permission_group":"Account API Tokens Read","resource":"com.cloudflare.api.account.{}"}}"#,
         admin.account_id
     );
-    let bare = bare();
+    let bare = latchkey_bench::bare_router();
     let verify = "/client/v4/user/tokens/verify";
     let cases = [
         Case {
