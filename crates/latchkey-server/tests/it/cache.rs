@@ -14,25 +14,30 @@ fn behind_the_back() -> latchkey_core::AuditEvent {
     )
 }
 
-#[tokio::test]
-async fn a_cached_token_is_served_without_the_database_until_a_write_forgets_it() {
-    let app = TestApp::without_change_feed().await;
-    let (id, secret) = app.create_with(Family::User, API_TOKENS_READ).await;
-    let verify = "/client/v4/user/tokens/verify";
-    app.get(verify, &secret).await.ok();
+const VERIFY: &str = "/client/v4/user/tokens/verify";
 
-    // Remove the row behind latchkey's back: the cached token still answers, which shows a
-    // hit does not consult the database...
+/// Creates a token, has it cached, and deletes its row behind latchkey's back: the cached
+/// token still answers, which shows a hit does not consult the database. Returns its id
+/// and secret.
+async fn cached_then_deleted_behind_the_back(app: &TestApp) -> (String, String) {
+    let (id, secret) = app.create_with(Family::User, API_TOKENS_READ).await;
+    app.get(VERIFY, &secret).await.ok();
     let owner = Owner::User(app.admin.user_id);
     app.state
         .store
         .delete_token(owner, id.parse().unwrap(), &behind_the_back())
         .await
         .unwrap();
-    app.get(verify, &secret).await.ok();
-    // ...until a write path forgets it.
+    app.get(VERIFY, &secret).await.ok();
+    (id, secret)
+}
+
+#[tokio::test]
+async fn a_cached_token_is_served_without_the_database_until_a_write_forgets_it() {
+    let app = TestApp::without_change_feed().await;
+    let (id, secret) = cached_then_deleted_behind_the_back(&app).await;
     app.state.cache.forget(id.parse().unwrap());
-    app.get(verify, &secret).await.assert_error(401, 1000);
+    app.get(VERIFY, &secret).await.assert_error(401, 1000);
 }
 
 #[tokio::test]
@@ -43,28 +48,18 @@ async fn a_change_behind_latchkeys_back_is_seen_once_the_ttl_has_passed() {
         ..latchkey_server::Limits::default()
     })
     .await;
-    let (id, secret) = app.create_with(Family::User, API_TOKENS_READ).await;
-    let verify = "/client/v4/user/tokens/verify";
-    app.get(verify, &secret).await.ok();
-    let owner = Owner::User(app.admin.user_id);
-    app.state
-        .store
-        .delete_token(owner, id.parse().unwrap(), &behind_the_back())
-        .await
-        .unwrap();
-    // An entry lives at least half the TTL...
-    app.get(verify, &secret).await.ok();
+    // Still served straight after the delete: an entry lives at least half the TTL...
+    let (_, secret) = cached_then_deleted_behind_the_back(&app).await;
     // ...and at most all of it.
     tokio::time::sleep(ttl + std::time::Duration::from_millis(100)).await;
-    app.get(verify, &secret).await.assert_error(401, 1000);
+    app.get(VERIFY, &secret).await.assert_error(401, 1000);
 }
 
 #[tokio::test]
 async fn unknown_secrets_are_remembered_briefly() {
     let app = TestApp::without_change_feed().await;
     let secret = Secret::generate(SecretKind::User);
-    let verify = "/client/v4/user/tokens/verify";
-    app.get(verify, secret.expose())
+    app.get(VERIFY, secret.expose())
         .await
         .assert_error(401, 1000);
 
@@ -80,14 +75,14 @@ async fn unknown_secrets_are_remembered_briefly() {
         .await
         .unwrap()
         .unwrap();
-    let mut copy = (*token).clone();
+    let mut copy = latchkey_core::Token::clone(&token);
     copy.id = latchkey_core::Id::random();
     app.state
         .store
         .insert_token(&copy, &secret.hash(), u64::MAX, &behind_the_back())
         .await
         .unwrap();
-    app.get(verify, secret.expose())
+    app.get(VERIFY, secret.expose())
         .await
         .assert_error(401, 1000);
 }
