@@ -4,8 +4,9 @@
 //! - One map, secret hash -> token: a hit is one lookup. A secret is random and its hash is
 //!   SHA-256, so the map's key comparison leaks nothing a caller could use.
 //! - A side index, token id -> its entry, lets a write drop a token by id. It is touched only
-//!   by misses, evictions and invalidations, never by a hit, and kept exact: an eviction
-//!   removes its index line only if that line still names the evicted entry.
+//!   by misses and invalidations, never by a hit, and kept exact: every change to which
+//!   tokens the map holds (insert and what it evicts, removal, clearing) is made under the
+//!   index's lock.
 //! - Bounded (least recently used out first) and re-read at least every `ttl`, a bound on
 //!   staleness should a change bypass this process. Each entry is re-read after a random
 //!   time between half the `ttl` and all of it, so that tokens first read together (as after
@@ -95,10 +96,10 @@ fn lock(index: &Mutex<Index>) -> MutexGuard<'_, Index> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Keeps the index exact as the map evicts. Evictions happen under a shard's lock, so they
-/// are collected and applied once it is released.
-#[derive(Clone)]
-struct Evictions(Arc<Mutex<Index>>);
+/// Collects what an insert evicts, for the inserter to drop from the index (it holds the
+/// index's lock, so map and index change together).
+#[derive(Clone, Default)]
+struct Evictions;
 
 impl Lifecycle<[u8; 32], Arc<CachedToken>> for Evictions {
     type RequestState = Vec<Arc<CachedToken>>;
@@ -109,18 +110,6 @@ impl Lifecycle<[u8; 32], Arc<CachedToken>> for Evictions {
 
     fn on_evict(&self, evicted: &mut Self::RequestState, _: [u8; 32], entry: Arc<CachedToken>) {
         evicted.push(entry);
-    }
-
-    fn end_request(&self, evicted: Self::RequestState) {
-        if evicted.is_empty() {
-            return;
-        }
-        let mut index = lock(&self.0);
-        for entry in evicted {
-            if index.get(&entry.id).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
-                index.remove(&entry.id);
-            }
-        }
     }
 }
 
@@ -134,18 +123,37 @@ pub struct TokenCache {
 
 struct Maps {
     tokens: Cache<[u8; 32], Arc<CachedToken>, UnitWeighter, DefaultHashBuilder, Evictions>,
-    index: Arc<Mutex<Index>>,
+    index: Mutex<Index>,
     unknown: Cache<[u8; 32], Instant>,
 }
 
 impl Maps {
-    /// Drops `entry` from the map and the index, if each still holds it.
-    fn remove(&self, entry: &Arc<CachedToken>) {
-        self.tokens
-            .remove_if(entry.hash.as_bytes(), |e| Arc::ptr_eq(e, entry));
+    /// Caches `entry`. Every change to which tokens the map holds (this, [`Maps::remove`],
+    /// clearing) is made under the index's lock, so the two always agree; hits only read
+    /// the map.
+    fn insert(&self, entry: &Arc<CachedToken>) {
         let mut index = lock(&self.index);
-        if index.get(&entry.id).is_some_and(|e| Arc::ptr_eq(e, entry)) {
-            index.remove(&entry.id);
+        if let Some(old) = index.insert(entry.id, Arc::clone(entry)) {
+            if old.hash != entry.hash {
+                // The token under a secret it no longer has (a roll this node missed).
+                self.tokens.remove(old.hash.as_bytes());
+            }
+        }
+        let evicted = self
+            .tokens
+            .insert_with_lifecycle(*entry.hash.as_bytes(), Arc::clone(entry));
+        for gone in evicted {
+            if index.get(&gone.id).is_some_and(|e| Arc::ptr_eq(e, &gone)) {
+                index.remove(&gone.id);
+            }
+        }
+    }
+
+    /// Drops token `id`, under whatever secret it is cached.
+    fn remove(&self, id: Id) {
+        let mut index = lock(&self.index);
+        if let Some(entry) = index.remove(&id) {
+            self.tokens.remove(entry.hash.as_bytes());
         }
     }
 }
@@ -163,7 +171,6 @@ impl TokenCache {
     /// `ttl` before it is read again.
     pub fn new(capacity: u64, ttl: Duration) -> Self {
         let maps = (capacity > 0).then(|| {
-            let index = Arc::new(Mutex::new(Index::new()));
             let items = usize::try_from(capacity).unwrap_or(usize::MAX);
             Maps {
                 tokens: Cache::with(
@@ -171,9 +178,9 @@ impl TokenCache {
                     capacity,
                     UnitWeighter,
                     DefaultHashBuilder::default(),
-                    Evictions(Arc::clone(&index)),
+                    Evictions,
                 ),
-                index,
+                index: Mutex::new(Index::new()),
                 unknown: Cache::new(UNKNOWN_CAPACITY),
             }
         });
@@ -225,17 +232,10 @@ impl TokenCache {
         let entry = Arc::new(CachedToken::new(token, *hash, fetched, self.ttl));
         // Only what was read after the last invalidation may be kept.
         if self.epoch.load(Ordering::SeqCst) == epoch {
-            // Index first: an entry in the map is always findable by id.
-            let replaced = lock(&maps.index).insert(entry.id, Arc::clone(&entry));
-            maps.tokens.insert(key, Arc::clone(&entry));
-            if let Some(old) = replaced.filter(|old| old.hash != entry.hash) {
-                // The token under a secret it no longer has (a roll this node missed).
-                maps.tokens
-                    .remove_if(old.hash.as_bytes(), |e| Arc::ptr_eq(e, &old));
-            }
+            maps.insert(&entry);
             // An invalidation between the check and the insert may have missed the entry.
             if self.epoch.load(Ordering::SeqCst) != epoch {
-                maps.remove(&entry);
+                maps.remove(entry.id);
             }
         }
         Ok(Some(entry))
@@ -246,10 +246,7 @@ impl TokenCache {
     pub fn forget(&self, id: Id) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         if let Some(maps) = &self.maps {
-            let entry = lock(&maps.index).get(&id).cloned();
-            if let Some(entry) = entry {
-                maps.remove(&entry);
-            }
+            maps.remove(id);
         }
     }
 
@@ -257,8 +254,9 @@ impl TokenCache {
     pub fn clear(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         if let Some(maps) = &self.maps {
+            let mut index = lock(&maps.index);
             maps.tokens.clear();
-            lock(&maps.index).clear();
+            index.clear();
             maps.unknown.clear();
         }
     }
