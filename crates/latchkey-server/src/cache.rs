@@ -3,7 +3,7 @@
 //!
 //! - One map, secret hash -> token: a hit is one lookup. A secret is random and its hash is
 //!   SHA-256, so the map's key comparison leaks nothing a caller could use.
-//! - A side index, token id -> its entry, lets a write drop a token by id. It is touched only
+//! - A side index, token id -> its secret hash, lets a write drop a token by id. It is touched only
 //!   by misses and invalidations, never by a hit, and kept exact: every change to which
 //!   tokens the map holds (insert and what it evicts, removal, clearing) is made under the
 //!   index's lock.
@@ -16,8 +16,8 @@
 //!   real token can be mistaken for one of these.
 //! - Every write path (update, status change, roll, delete) calls [`TokenCache::forget`]
 //!   after its commit. A read that started before an invalidation does not keep what it
-//!   read (the epoch guard, checked again after the insert), so a stale token cannot slip
-//!   back in behind a write.
+//!   read (the epoch guard, checked under the index's lock that invalidations take too), so
+//!   a stale token cannot slip back in behind a write.
 //! - With several nodes on PostgreSQL, every node follows the database's change feed
 //!   ([`crate::state::AppState::follow`]): a change on any node drops the token here too, and a lost
 //!   feed connection drops everything.
@@ -45,12 +45,11 @@ pub const UNKNOWN_TTL: Duration = Duration::from_secs(5);
 /// How many unknown hashes are remembered at most.
 pub const UNKNOWN_CAPACITY: usize = 100_000;
 
-/// A token as authentication found it: read from the store under one secret hash, at one
-/// moment. Dereferences to the [`Token`].
+/// A token as authentication found it, read from the store at one moment. Dereferences to
+/// the [`Token`].
 #[derive(Debug)]
 pub struct CachedToken {
     token: Token,
-    hash: SecretHash,
     /// When it must be read again.
     stale_at: Instant,
     /// The Unix second of the last use handed to [`crate::last_used::LastUsed`], so a token
@@ -59,11 +58,10 @@ pub struct CachedToken {
 }
 
 impl CachedToken {
-    fn new(token: Token, hash: SecretHash, fetched: Instant, ttl: Duration) -> Self {
+    fn new(token: Token, fetched: Instant, ttl: Duration) -> Self {
         let ttl = ttl.mul_f64(rand::random_range(0.5..=1.0));
         CachedToken {
             token,
-            hash,
             stale_at: fetched + ttl,
             noted: AtomicI64::new(i64::MIN),
         }
@@ -86,30 +84,26 @@ impl Deref for CachedToken {
     }
 }
 
-/// Token id -> the entry cached for it.
-type Index = HashMap<Id, Arc<CachedToken>>;
+/// A secret hash, the cache's key.
+type Key = [u8; 32];
 
-fn lock(index: &Mutex<Index>) -> MutexGuard<'_, Index> {
-    // A panic while it was held left a map of valid lines: keep using it.
-    index
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+/// Token id -> the key it is cached under.
+type Index = HashMap<Id, Key>;
 
 /// Collects what an insert evicts, for the inserter to drop from the index (it holds the
 /// index's lock, so map and index change together).
 #[derive(Clone, Default)]
 struct Evictions;
 
-impl Lifecycle<[u8; 32], Arc<CachedToken>> for Evictions {
-    type RequestState = Vec<Arc<CachedToken>>;
+impl Lifecycle<Key, Arc<CachedToken>> for Evictions {
+    type RequestState = Vec<(Key, Id)>;
 
     fn begin_request(&self) -> Self::RequestState {
         Vec::new()
     }
 
-    fn on_evict(&self, evicted: &mut Self::RequestState, _: [u8; 32], entry: Arc<CachedToken>) {
-        evicted.push(entry);
+    fn on_evict(&self, evicted: &mut Self::RequestState, key: Key, entry: Arc<CachedToken>) {
+        evicted.push((key, entry.id));
     }
 }
 
@@ -118,43 +112,63 @@ pub struct TokenCache {
     /// `None` when caching is off (capacity 0).
     maps: Option<Maps>,
     ttl: Duration,
+}
+
+/// The maps of a [`TokenCache`]. Every change to which tokens `tokens` holds (an insert and
+/// what it evicts, a removal, clearing) is made under `index`'s lock, so the two always
+/// agree; hits only read `tokens`.
+struct Maps {
+    tokens: Cache<Key, Arc<CachedToken>, UnitWeighter, DefaultHashBuilder, Evictions>,
+    index: Mutex<Index>,
+    unknown: Cache<Key, Instant>,
+    /// Bumped by every invalidation: a read that started in an older epoch is not kept.
     epoch: AtomicU64,
 }
 
-struct Maps {
-    tokens: Cache<[u8; 32], Arc<CachedToken>, UnitWeighter, DefaultHashBuilder, Evictions>,
-    index: Mutex<Index>,
-    unknown: Cache<[u8; 32], Instant>,
-}
-
 impl Maps {
-    /// Caches `entry`. Every change to which tokens the map holds (this, [`Maps::remove`],
-    /// clearing) is made under the index's lock, so the two always agree; hits only read
-    /// the map.
-    fn insert(&self, entry: &Arc<CachedToken>) {
-        let mut index = lock(&self.index);
-        if let Some(old) = index.insert(entry.id, Arc::clone(entry)) {
-            if old.hash != entry.hash {
+    fn lock(&self) -> MutexGuard<'_, Index> {
+        // A panic while it was held left a map of valid lines: keep using it.
+        self.index
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Caches `entry` under `key`, unless an invalidation came after `epoch`, when it was
+    /// read.
+    fn insert(&self, key: Key, entry: Arc<CachedToken>, epoch: u64) {
+        let mut index = self.lock();
+        if self.epoch.load(Ordering::SeqCst) != epoch {
+            return;
+        }
+        if let Some(old) = index.insert(entry.id, key) {
+            if old != key {
                 // The token under a secret it no longer has (a roll this node missed).
-                self.tokens.remove(old.hash.as_bytes());
+                self.tokens.remove(&old);
             }
         }
-        let evicted = self
-            .tokens
-            .insert_with_lifecycle(*entry.hash.as_bytes(), Arc::clone(entry));
-        for gone in evicted {
-            if index.get(&gone.id).is_some_and(|e| Arc::ptr_eq(e, &gone)) {
-                index.remove(&gone.id);
+        for (gone, id) in self.tokens.insert_with_lifecycle(key, entry) {
+            if index.get(&id) == Some(&gone) {
+                index.remove(&id);
             }
         }
     }
 
     /// Drops token `id`, under whatever secret it is cached.
     fn remove(&self, id: Id) {
-        let mut index = lock(&self.index);
-        if let Some(entry) = index.remove(&id) {
-            self.tokens.remove(entry.hash.as_bytes());
+        let mut index = self.lock();
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some(key) = index.remove(&id) {
+            self.tokens.remove(&key);
         }
+    }
+
+    /// Drops everything.
+    fn clear(&self) {
+        let mut index = self.lock();
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.tokens.clear();
+        index.clear();
+        self.unknown.clear();
     }
 }
 
@@ -182,13 +196,10 @@ impl TokenCache {
                 ),
                 index: Mutex::new(Index::new()),
                 unknown: Cache::new(UNKNOWN_CAPACITY),
+                epoch: AtomicU64::new(0),
             }
         });
-        TokenCache {
-            maps,
-            ttl,
-            epoch: AtomicU64::new(0),
-        }
+        TokenCache { maps, ttl }
     }
 
     /// The token whose secret hashes to `hash`, from the cache or else from `store`.
@@ -201,9 +212,7 @@ impl TokenCache {
             crate::metrics::cache_lookup(CacheResult::Miss);
             let fetched = Instant::now();
             let found = store.token_by_hash(hash).await?;
-            return Ok(
-                found.map(|token| Arc::new(CachedToken::new(token, *hash, fetched, self.ttl)))
-            );
+            return Ok(found.map(|token| Arc::new(CachedToken::new(token, fetched, self.ttl))));
         };
         let key = *hash.as_bytes();
         if let Some(entry) = maps.tokens.get(&key) {
@@ -221,30 +230,22 @@ impl TokenCache {
             return Ok(None);
         }
         crate::metrics::cache_lookup(CacheResult::Miss);
-        let epoch = self.epoch.load(Ordering::SeqCst);
+        let epoch = maps.epoch.load(Ordering::SeqCst);
         let fetched = Instant::now();
         let Some(token) = store.token_by_hash(hash).await? else {
-            if self.epoch.load(Ordering::SeqCst) == epoch {
+            if maps.epoch.load(Ordering::SeqCst) == epoch {
                 maps.unknown.insert(key, fetched);
             }
             return Ok(None);
         };
-        let entry = Arc::new(CachedToken::new(token, *hash, fetched, self.ttl));
-        // Only what was read after the last invalidation may be kept.
-        if self.epoch.load(Ordering::SeqCst) == epoch {
-            maps.insert(&entry);
-            // An invalidation between the check and the insert may have missed the entry.
-            if self.epoch.load(Ordering::SeqCst) != epoch {
-                maps.remove(entry.id);
-            }
-        }
+        let entry = Arc::new(CachedToken::new(token, fetched, self.ttl));
+        maps.insert(key, Arc::clone(&entry), epoch);
         Ok(Some(entry))
     }
 
     /// Drops token `id`, under whatever secret it was cached; call after its change is
     /// committed.
     pub fn forget(&self, id: Id) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
         if let Some(maps) = &self.maps {
             maps.remove(id);
         }
@@ -252,12 +253,8 @@ impl TokenCache {
 
     /// Drops everything cached (changes may have been missed).
     pub fn clear(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
         if let Some(maps) = &self.maps {
-            let mut index = lock(&maps.index);
-            maps.tokens.clear();
-            index.clear();
-            maps.unknown.clear();
+            maps.clear();
         }
     }
 
@@ -521,7 +518,7 @@ pub(crate) mod tests {
             cached.push((entry.id, hash));
         }
         let maps = cache.maps.as_ref().unwrap();
-        let indexed = lock(&maps.index).len();
+        let indexed = maps.lock().len();
         assert!(cache.len() <= capacity as usize, "{} cached", cache.len());
         assert_eq!(indexed, cache.len(), "one index line per cached token");
         // Every token still cached is found by id: forgetting them all empties the cache.
@@ -529,14 +526,14 @@ pub(crate) mod tests {
             cache.forget(*id);
         }
         assert!(cache.is_empty());
-        assert!(lock(&maps.index).is_empty());
+        assert!(maps.lock().is_empty());
     }
 
     #[test]
     fn entries_go_stale_between_half_the_ttl_and_the_ttl() {
         let fetched = Instant::now();
         let lives: Vec<Duration> = (0..1000)
-            .map(|_| CachedToken::new(token(), new_hash(), fetched, TTL).stale_at - fetched)
+            .map(|_| CachedToken::new(token(), fetched, TTL).stale_at - fetched)
             .collect();
         assert!(lives.iter().all(|life| *life >= TTL / 2 && *life <= TTL));
         let (shortest, longest) = (lives.iter().min().unwrap(), lives.iter().max().unwrap());
@@ -548,7 +545,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_use_is_noted_once_per_second() {
-        let entry = CachedToken::new(token(), new_hash(), Instant::now(), TTL);
+        let entry = CachedToken::new(token(), Instant::now(), TTL);
         let at = OffsetDateTime::now_utc();
         assert!(entry.first_use_in_second(at));
         assert!(!entry.first_use_in_second(at));

@@ -23,6 +23,14 @@ fn times(slot: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Keeps the later of `at` and what `times` holds for `id`.
+fn keep_latest(times: &mut Pending, id: Id, at: OffsetDateTime) {
+    times
+        .entry(id)
+        .and_modify(|pending| *pending = (*pending).max(at))
+        .or_insert(at);
+}
+
 /// Milliseconds since the first call, plus one (so that 0 can mean "none").
 fn since_epoch() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -53,10 +61,7 @@ impl LastUsed {
 
     /// Notes that token `id` was used at `at`.
     fn record_time(&self, id: Id, at: OffsetDateTime) {
-        times(self.pending.local())
-            .entry(id)
-            .and_modify(|pending| *pending = (*pending).max(at))
-            .or_insert(at);
+        keep_latest(&mut times(self.pending.local()), id, at);
         if self.oldest.load(Ordering::Relaxed) == 0 {
             let _ = self.oldest.compare_exchange(
                 0,
@@ -95,10 +100,7 @@ impl LastUsed {
         let mut latest = Pending::new();
         for slot in self.pending.iter() {
             for (id, at) in std::mem::take(&mut *times(slot)) {
-                latest
-                    .entry(id)
-                    .and_modify(|pending| *pending = (*pending).max(at))
-                    .or_insert(at);
+                keep_latest(&mut latest, id, at);
             }
         }
         let batch: Vec<(Id, OffsetDateTime)> = latest.into_iter().collect();
