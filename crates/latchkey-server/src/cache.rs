@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use latchkey_core::{Id, SecretHash, Token};
-use latchkey_store::{Store, StoreError};
+use latchkey_store::{RowId, Store, StoreError, StoredToken};
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, UnitWeighter};
 use time::OffsetDateTime;
@@ -50,6 +50,8 @@ pub const UNKNOWN_CAPACITY: usize = 100_000;
 #[derive(Debug)]
 pub struct CachedToken {
     token: Token,
+    /// Where the store keeps it, for the last-use flush.
+    pub row: RowId,
     /// When it must be read again.
     stale_at: Instant,
     /// The Unix second of the last use handed to [`crate::last_used::LastUsed`], so a token
@@ -58,10 +60,11 @@ pub struct CachedToken {
 }
 
 impl CachedToken {
-    fn new(token: Token, fetched: Instant, ttl: Duration) -> Self {
+    fn new(found: StoredToken, fetched: Instant, ttl: Duration) -> Self {
         let ttl = ttl.mul_f64(rand::random_range(0.5..=1.0));
         CachedToken {
-            token,
+            token: found.token,
+            row: found.row,
             stale_at: fetched + ttl,
             noted: AtomicI64::new(i64::MIN),
         }
@@ -273,7 +276,7 @@ impl TokenCache {
 pub(crate) mod tests {
     use super::*;
     use latchkey_core::{AuditEntry, AuditEvent, Owner, Secret, SecretKind};
-    use latchkey_store::{Account, AuditQuery, ListQuery, NewAdmin, Page, User};
+    use latchkey_store::{Account, AuditQuery, LastUse, ListQuery, NewAdmin, Page, User};
     use std::sync::atomic::AtomicUsize;
     use time::OffsetDateTime;
 
@@ -290,7 +293,7 @@ pub(crate) mod tests {
 
     #[async_trait::async_trait]
     impl Store for OneToken {
-        async fn token_by_hash(&self, _: &SecretHash) -> Result<Option<Token>, StoreError> {
+        async fn token_by_hash(&self, _: &SecretHash) -> Result<Option<StoredToken>, StoreError> {
             self.lookups.fetch_add(1, Ordering::SeqCst);
             if let Some(cache) = &self.during_lookup {
                 cache.forget(self.token.id);
@@ -299,7 +302,7 @@ pub(crate) mod tests {
             if self.distinct {
                 token.id = Id::random();
             }
-            Ok(Some(token))
+            Ok(Some(stored(token)))
         }
         async fn create_user(&self, _: &User) -> Result<(), StoreError> {
             unreachable!()
@@ -383,7 +386,7 @@ pub(crate) mod tests {
         ) -> Result<u64, StoreError> {
             unreachable!()
         }
-        async fn record_last_used(&self, _: &[(Id, OffsetDateTime)]) -> Result<(), StoreError> {
+        async fn record_last_used(&self, _: &[LastUse]) -> Result<(), StoreError> {
             unreachable!()
         }
         async fn create_admin(&self, _: &NewAdmin, _: &AuditEvent) -> Result<(), StoreError> {
@@ -411,6 +414,13 @@ pub(crate) mod tests {
 
     pub(crate) fn token() -> Token {
         Token::new(Owner::User(Id::random()), "t", OffsetDateTime::now_utc())
+    }
+
+    fn stored(token: Token) -> StoredToken {
+        StoredToken {
+            token,
+            row: RowId(1),
+        }
     }
 
     #[tokio::test]
@@ -533,7 +543,7 @@ pub(crate) mod tests {
     fn entries_go_stale_between_half_the_ttl_and_the_ttl() {
         let fetched = Instant::now();
         let lives: Vec<Duration> = (0..1000)
-            .map(|_| CachedToken::new(token(), fetched, TTL).stale_at - fetched)
+            .map(|_| CachedToken::new(stored(token()), fetched, TTL).stale_at - fetched)
             .collect();
         assert!(lives.iter().all(|life| *life >= TTL / 2 && *life <= TTL));
         let (shortest, longest) = (lives.iter().min().unwrap(), lives.iter().max().unwrap());
@@ -545,7 +555,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_use_is_noted_once_per_second() {
-        let entry = CachedToken::new(token(), Instant::now(), TTL);
+        let entry = CachedToken::new(stored(token()), Instant::now(), TTL);
         let at = OffsetDateTime::now_utc();
         assert!(entry.first_use_in_second(at));
         assert!(!entry.first_use_in_second(at));

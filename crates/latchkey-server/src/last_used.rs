@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use latchkey_core::Id;
-use latchkey_store::Store;
+use latchkey_store::{LastUse, Store};
 use time::OffsetDateTime;
 
 use crate::cache::CachedToken;
 use crate::per_thread::PerThread;
 
-type Pending = HashMap<Id, OffsetDateTime>;
+/// Each token's latest use not yet written.
+type Pending = HashMap<Id, LastUse>;
 
 /// A slot's times. A panic while one was held left a map of valid times: keep using it.
 fn times(slot: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
@@ -23,12 +24,16 @@ fn times(slot: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Keeps the later of `at` and what `times` holds for `id`.
-fn keep_latest(times: &mut Pending, id: Id, at: OffsetDateTime) {
+/// Keeps the later of `used` and what `times` holds for its token.
+fn keep_latest(times: &mut Pending, used: LastUse) {
     times
-        .entry(id)
-        .and_modify(|pending| *pending = (*pending).max(at))
-        .or_insert(at);
+        .entry(used.id)
+        .and_modify(|pending| {
+            if used.at > pending.at {
+                *pending = used;
+            }
+        })
+        .or_insert(used);
 }
 
 /// Milliseconds since the first call, plus one (so that 0 can mean "none").
@@ -55,13 +60,17 @@ impl LastUsed {
     /// clock resolves, so repeated uses only read the token's own mark.
     pub fn record(&self, token: &CachedToken, at: OffsetDateTime) {
         if token.first_use_in_second(at) {
-            self.record_time(token.id, at);
+            self.record_use(LastUse {
+                row: token.row,
+                id: token.id,
+                at,
+            });
         }
     }
 
-    /// Notes that token `id` was used at `at`.
-    fn record_time(&self, id: Id, at: OffsetDateTime) {
-        keep_latest(&mut times(self.pending.local()), id, at);
+    /// Notes a use to write.
+    fn record_use(&self, used: LastUse) {
+        keep_latest(&mut times(self.pending.local()), used);
         if self.oldest.load(Ordering::Relaxed) == 0 {
             let _ = self.oldest.compare_exchange(
                 0,
@@ -90,7 +99,7 @@ impl LastUsed {
     pub fn pending(&self, id: Id) -> Option<OffsetDateTime> {
         self.pending
             .iter()
-            .filter_map(|slot| times(slot).get(&id).copied())
+            .filter_map(|slot| times(slot).get(&id).map(|used| used.at))
             .max()
     }
 
@@ -99,18 +108,18 @@ impl LastUsed {
         let started = self.oldest.swap(0, Ordering::Relaxed);
         let mut latest = Pending::new();
         for slot in self.pending.iter() {
-            for (id, at) in std::mem::take(&mut *times(slot)) {
-                keep_latest(&mut latest, id, at);
+            for used in std::mem::take(&mut *times(slot)).into_values() {
+                keep_latest(&mut latest, used);
             }
         }
-        let batch: Vec<(Id, OffsetDateTime)> = latest.into_iter().collect();
+        let batch: Vec<LastUse> = latest.into_values().collect();
         if batch.is_empty() {
             return;
         }
         if let Err(error) = store.record_last_used(&batch).await {
             tracing::warn!(%error, count = batch.len(), "could not record last use; will retry");
-            for (id, at) in batch {
-                self.record_time(id, at);
+            for used in batch {
+                self.record_use(used);
             }
             // The retried times are as old as they were.
             if started != 0 {

@@ -19,7 +19,9 @@ use latchkey_core::{AuditEntry, AuditEvent, Id, Owner, SecretHash, Token};
 use time::OffsetDateTime;
 
 pub use error::StoreError;
-pub use model::{Account, AuditQuery, Direction, ListQuery, NewAdmin, Page, User};
+pub use model::{
+    Account, AuditQuery, Direction, LastUse, ListQuery, NewAdmin, Page, RowId, StoredToken, User,
+};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -66,8 +68,8 @@ pub trait Store: Send + Sync + 'static {
         quota: u64,
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
-    /// The token whose secret hashes to `hash`.
-    async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<Token>, StoreError>;
+    /// The token whose secret hashes to `hash`, and its row.
+    async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError>;
     /// The token `id` of `owner`.
     async fn get_token(&self, owner: Owner, id: Id) -> Result<Option<Token>, StoreError>;
     /// One page of `owner`'s tokens in issue order.
@@ -112,8 +114,9 @@ pub trait Store: Send + Sync + 'static {
         cursor: u64,
         limit: u64,
     ) -> Result<Vec<(u64, Token, SecretHash)>, StoreError>;
-    /// Records last-use times in one batch (never moving a time backwards).
-    async fn record_last_used(&self, uses: &[(Id, OffsetDateTime)]) -> Result<(), StoreError>;
+    /// Records last-use times in one batch, never moving a time backwards. A use whose row
+    /// no longer holds its token (deleted since) is dropped.
+    async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StoreError>;
 
     /// Creates a user, an account, the membership and an admin token in one transaction.
     async fn create_admin(&self, admin: &NewAdmin, audit: &AuditEvent) -> Result<(), StoreError>;

@@ -24,10 +24,12 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::error::{conflict_if_unique, foreign_key_violation, found, StoreError};
-use crate::model::{Account, AuditQuery, Direction, ListQuery, NewAdmin, Page, User};
+use crate::model::{
+    Account, AuditQuery, Direction, LastUse, ListQuery, NewAdmin, Page, StoredToken, User,
+};
 use crate::rows::{
-    self, AccountRow, AuditRow, AuditValues, ExportRow, TokenRow, UserRow, AUDIT_COLUMNS,
-    TOKEN_COLUMNS,
+    self, AccountRow, AuditRow, AuditValues, ExportRow, StoredRow, TokenRow, UserRow,
+    AUDIT_COLUMNS, TOKEN_COLUMNS,
 };
 use crate::{Change, Store};
 
@@ -227,14 +229,14 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<Token>, StoreError> {
-        sqlx::query_as::<_, TokenRow>(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE secret_hash = $1"
+    async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError> {
+        sqlx::query_as::<_, StoredRow>(&format!(
+            "SELECT seq, {TOKEN_COLUMNS} FROM tokens WHERE secret_hash = $1"
         ))
         .bind(&hash.as_bytes()[..])
         .fetch_optional(&self.pool)
         .await?
-        .map(Token::try_from)
+        .map(StoredToken::try_from)
         .transpose()
     }
 
@@ -426,26 +428,30 @@ impl Store for PgStore {
         rows.into_iter().map(ExportRow::into_parts).collect()
     }
 
-    async fn record_last_used(&self, uses: &[(Id, OffsetDateTime)]) -> Result<(), StoreError> {
+    async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StoreError> {
         if uses.is_empty() {
             return Ok(());
         }
-        // Rows in id order, so that two nodes flushing overlapping batches lock them in
-        // the same order instead of deadlocking.
-        let mut uses = uses.to_vec();
-        uses.sort_unstable_by_key(|(id, _)| *id);
+        // Rows found by row number (the primary key) and taken in that order, so that two
+        // nodes flushing overlapping batches lock them in the same order instead of
+        // deadlocking. The id is compared on the row found, so a use never lands on
+        // another token's row.
+        let uses = rows::latest_per_row(uses);
         const ROWS_PER_STATEMENT: usize = 5000;
         let mut tx = self.pool.begin().await?;
         for chunk in uses.chunks(ROWS_PER_STATEMENT) {
             let mut update = sqlx::QueryBuilder::<Postgres>::new(
                 "UPDATE tokens SET last_used_on = used.at FROM \
-                 (SELECT id, MAX(at) AS at FROM (",
+                 (SELECT seq, id, at FROM (",
             );
-            update.push_values(chunk, |mut row, (id, at)| {
-                row.push_bind(id.to_string()).push_bind(rows::secs(*at));
+            update.push_values(chunk, |mut row, used| {
+                row.push_bind(used.row.0)
+                    .push_bind(used.id.to_string())
+                    .push_bind(rows::secs(used.at));
             });
             update.push(
-                ") AS v (id, at) GROUP BY id ORDER BY id) AS used WHERE tokens.id = used.id \
+                ") AS v (seq, id, at) ORDER BY seq) AS used \
+                 WHERE tokens.seq = used.seq AND tokens.id = used.id \
                  AND (tokens.last_used_on IS NULL OR tokens.last_used_on < used.at)",
             );
             update.build().execute(&mut *tx).await?;

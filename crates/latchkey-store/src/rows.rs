@@ -6,7 +6,7 @@ use latchkey_core::{
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
-use crate::model::{Account, User};
+use crate::model::{Account, LastUse, RowId, StoredToken, User};
 
 /// The columns of `tokens` that make up a [`Token`].
 #[derive(Debug, sqlx::FromRow)]
@@ -29,6 +29,33 @@ pub(crate) struct TokenRow {
 /// The column list matching [`TokenRow`].
 pub(crate) const TOKEN_COLUMNS: &str = "id, owner_kind, owner_id, name, status, issued_on, \
      modified_on, last_used_on, not_before, expires_on, policies, condition, revision";
+
+/// A token row with its row number, as [`crate::Store::token_by_hash`] reads it.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StoredRow {
+    pub seq: i64,
+    #[sqlx(flatten)]
+    pub token: TokenRow,
+}
+
+impl TryFrom<StoredRow> for StoredToken {
+    type Error = StoreError;
+
+    fn try_from(row: StoredRow) -> Result<Self, StoreError> {
+        Ok(StoredToken {
+            token: Token::try_from(row.token)?,
+            row: RowId(row.seq),
+        })
+    }
+}
+
+/// `uses` in row order, one per row: the latest.
+pub(crate) fn latest_per_row(uses: &[LastUse]) -> Vec<LastUse> {
+    let mut uses = uses.to_vec();
+    uses.sort_unstable_by_key(|used| (used.row, std::cmp::Reverse(used.at)));
+    uses.dedup_by_key(|used| used.row);
+    uses
+}
 
 /// A token row with its position and secret hash, for export.
 #[derive(Debug, sqlx::FromRow)]

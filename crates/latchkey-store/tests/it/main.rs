@@ -28,7 +28,7 @@ async fn sqlite_reopens_with_its_data() {
     let found = latchkey_store::Store::token_by_hash(&store, &admin.hash)
         .await
         .unwrap();
-    assert_eq!(found, Some(admin.token));
+    assert_eq!(found.map(|t| t.token), Some(admin.token));
 }
 
 #[tokio::test]
@@ -257,17 +257,18 @@ mod postgres {
         );
         let owner = Owner::User(Id::random());
         let token = Token::new(owner, "watched", now());
+        let hash = Secret::generate(SecretKind::User).hash();
         stores[0]
-            .insert_token(
-                &token,
-                &Secret::generate(SecretKind::User).hash(),
-                10,
-                &audit(),
-            )
+            .insert_token(&token, &hash, 10, &audit())
             .await
             .unwrap();
+        let row = stores[0].token_by_hash(&hash).await.unwrap().unwrap().row;
         stores[0]
-            .record_last_used(&[(token.id, now())])
+            .record_last_used(&[latchkey_store::LastUse {
+                row,
+                id: token.id,
+                at: now(),
+            }])
             .await
             .unwrap();
         let mut changed = token.clone();

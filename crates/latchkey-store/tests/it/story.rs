@@ -3,7 +3,7 @@
 use latchkey_core::audit::verify_chain;
 use latchkey_core::{AuditAction, AuditEvent, Id, Owner, Secret, SecretKind, Status, Token};
 use latchkey_store::{
-    Account, AuditQuery, Direction, ListQuery, NewAdmin, Store, StoreError, User,
+    Account, AuditQuery, Direction, LastUse, ListQuery, NewAdmin, Store, StoreError, User,
 };
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -73,7 +73,11 @@ pub async fn run(store: &dyn Store) {
     );
     assert!(store.is_member(account, user).await.unwrap());
     assert_eq!(
-        store.token_by_hash(&admin.hash).await.unwrap(),
+        store
+            .token_by_hash(&admin.hash)
+            .await
+            .unwrap()
+            .map(|t| t.token),
         Some(admin.token.clone())
     );
 
@@ -209,6 +213,7 @@ pub async fn run(store: &dyn Store) {
         None
     );
 
+    let row = store.token_by_hash(&first_hash).await.unwrap().unwrap().row;
     let new_hash = Secret::generate(SecretKind::Account).hash();
     store
         .roll_token(owner, first.id, changed.revision, &new_hash, &audit())
@@ -217,19 +222,36 @@ pub async fn run(store: &dyn Store) {
     changed.revision += 1;
     assert_eq!(store.token_by_hash(&first_hash).await.unwrap(), None);
     assert_eq!(
-        store.token_by_hash(&new_hash).await.unwrap().map(|t| t.id),
-        Some(first.id)
+        store
+            .token_by_hash(&new_hash)
+            .await
+            .unwrap()
+            .map(|t| (t.token.id, t.row)),
+        Some((first.id, row)),
+        "a roll keeps the token's row"
     );
 
+    let used_at = |id, days| LastUse {
+        row,
+        id,
+        at: T0 + Duration::days(days),
+    };
     store
-        .record_last_used(&[
-            (first.id, T0 + Duration::days(3)),
-            (first.id, T0 + Duration::days(1)),
-        ])
+        .record_last_used(&[used_at(first.id, 3), used_at(first.id, 1)])
         .await
         .unwrap();
     let used = store.get_token(owner, first.id).await.unwrap().unwrap();
     assert_eq!(used.last_used_on, Some(T0 + Duration::days(3)));
+    store
+        .record_last_used(&[used_at(Id::random(), 5), used_at(first.id, 2)])
+        .await
+        .unwrap();
+    let used = store.get_token(owner, first.id).await.unwrap().unwrap();
+    assert_eq!(
+        used.last_used_on,
+        Some(T0 + Duration::days(3)),
+        "neither another token's use of the row nor an older use is recorded"
+    );
     assert_eq!(
         used.modified_on, changed.modified_on,
         "use is not a modification"
@@ -302,7 +324,7 @@ pub async fn run(store: &dyn Store) {
             .token_by_hash(&bulk[1234].1)
             .await
             .unwrap()
-            .map(|t| t.id),
+            .map(|t| t.token.id),
         Some(bulk[1234].0.id)
     );
     assert!(matches!(
@@ -419,6 +441,9 @@ pub async fn unaudited_writes_fail(store: &dyn Store, admin: &NewAdmin) {
     assert_eq!(store.token_by_hash(&fresh_hash).await.unwrap(), None);
     assert_eq!(store.token_by_hash(&new_hash).await.unwrap(), None);
     let kept = store.token_by_hash(&admin.hash).await.unwrap().unwrap();
-    assert_eq!((kept.name.as_str(), kept.revision), ("admin", 0));
+    assert_eq!(
+        (kept.token.name.as_str(), kept.token.revision),
+        ("admin", 0)
+    );
     assert_eq!(store.audit_entries(0, 100).await.unwrap().len(), entries);
 }
