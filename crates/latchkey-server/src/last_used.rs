@@ -106,13 +106,11 @@ impl LastUsed {
     /// Writes every pending time in one batch. On failure they are kept for the next try.
     pub async fn flush(&self, store: &dyn Store) {
         let started = self.oldest.swap(0, Ordering::Relaxed);
-        let mut latest = Pending::new();
+        let mut batch = Vec::new();
         for slot in self.pending.iter() {
-            for used in std::mem::take(&mut *times(slot)).into_values() {
-                keep_latest(&mut latest, used);
-            }
+            batch.extend(std::mem::take(&mut *times(slot)).into_values());
         }
-        let batch: Vec<LastUse> = latest.into_values().collect();
+        let batch = LastUse::latest_per_token(batch);
         if batch.is_empty() {
             return;
         }

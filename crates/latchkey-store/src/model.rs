@@ -52,6 +52,22 @@ pub struct LastUse {
     pub at: OffsetDateTime,
 }
 
+impl LastUse {
+    /// `uses` as a batch is written: in row order, and one per token, its latest. Sorts in
+    /// place.
+    pub fn latest_per_token(mut uses: Vec<LastUse>) -> Vec<LastUse> {
+        uses.sort_unstable_by_key(|used| (used.row, used.id, std::cmp::Reverse(used.at)));
+        uses.dedup_by_key(|used| (used.row, used.id));
+        uses
+    }
+
+    /// Whether `uses` already is as [`LastUse::latest_per_token`] makes it.
+    pub fn is_latest_per_token(uses: &[LastUse]) -> bool {
+        uses.windows(2)
+            .all(|pair| (pair[0].row, pair[0].id) < (pair[1].row, pair[1].id))
+    }
+}
+
 /// Sort direction of a token list (by issue time, then issue order).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Direction {
@@ -112,4 +128,25 @@ pub struct NewAdmin {
     pub token: Token,
     /// Hash of the admin token's secret.
     pub hash: SecretHash,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_keeps_each_tokens_latest_use_in_row_order() {
+        let (a, b) = (Id::random(), Id::random());
+        let at = |seconds| OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(seconds);
+        let used = |row, id, seconds| LastUse {
+            row: RowId(row),
+            id,
+            at: at(seconds),
+        };
+        let uses = vec![used(9, b, 5), used(2, a, 1), used(9, b, 7), used(2, a, 3)];
+        assert!(!LastUse::is_latest_per_token(&uses));
+        let batch = LastUse::latest_per_token(uses);
+        assert_eq!(batch, vec![used(2, a, 3), used(9, b, 7)]);
+        assert!(LastUse::is_latest_per_token(&batch));
+    }
 }

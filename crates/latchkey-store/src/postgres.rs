@@ -436,7 +436,7 @@ impl Store for PgStore {
         // nodes flushing overlapping batches lock them in the same order instead of
         // deadlocking. The id is compared on the row found, so a use never lands on
         // another token's row.
-        let uses = rows::latest_per_row(uses);
+        let uses = rows::write_order(uses);
         const ROWS_PER_STATEMENT: usize = 5000;
         let mut tx = self.pool.begin().await?;
         for chunk in uses.chunks(ROWS_PER_STATEMENT) {
@@ -454,7 +454,9 @@ impl Store for PgStore {
                  WHERE tokens.seq = used.seq AND tokens.id = used.id \
                  AND (tokens.last_used_on IS NULL OR tokens.last_used_on < used.at)",
             );
-            update.build().execute(&mut *tx).await?;
+            // Not kept in the connection's statement cache: the statement's text differs with
+            // the batch's size, and each kept one held its whole program (README, "Performance").
+            update.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -1,5 +1,7 @@
 //! Row structs and their conversion to and from domain types.
 
+use std::borrow::Cow;
+
 use latchkey_core::{
     AuditAction, AuditEntry, AuditEvent, Condition, Id, Owner, Policy, SecretHash, Status, Token,
 };
@@ -49,12 +51,14 @@ impl TryFrom<StoredRow> for StoredToken {
     }
 }
 
-/// `uses` in row order, one per row: the latest.
-pub(crate) fn latest_per_row(uses: &[LastUse]) -> Vec<LastUse> {
-    let mut uses = uses.to_vec();
-    uses.sort_unstable_by_key(|used| (used.row, std::cmp::Reverse(used.at)));
-    uses.dedup_by_key(|used| used.row);
-    uses
+/// `uses` in the order a batch is written ([`LastUse::latest_per_token`]), copied only when
+/// they are not already (latchkey's own flush passes them so).
+pub(crate) fn write_order(uses: &[LastUse]) -> Cow<'_, [LastUse]> {
+    if LastUse::is_latest_per_token(uses) {
+        Cow::Borrowed(uses)
+    } else {
+        Cow::Owned(LastUse::latest_per_token(uses.to_vec()))
+    }
 }
 
 /// A token row with its position and secret hash, for export.

@@ -438,7 +438,7 @@ impl Store for SqliteStore {
         // B-tree whose pages mostly were not in its cache (README, "Performance"). The id
         // is compared on the row found, so a use never lands on another token's row.
         const ROWS_PER_STATEMENT: usize = 5000;
-        let uses = rows::latest_per_row(uses);
+        let uses = rows::write_order(uses);
         let mut tx = self.writer.begin().await?;
         for chunk in uses.chunks(ROWS_PER_STATEMENT) {
             let mut update = sqlx::QueryBuilder::<Sqlite>::new(
@@ -453,7 +453,9 @@ impl Store for SqliteStore {
                 ") AS used WHERE tokens.seq = used.column1 AND tokens.id = used.column2 \
                  AND (tokens.last_used_on IS NULL OR tokens.last_used_on < used.column3)",
             );
-            update.build().execute(&mut *tx).await?;
+            // Not kept in the connection's statement cache: the statement's text differs with
+            // the batch's size, and each kept one held its whole program (README, "Performance").
+            update.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
