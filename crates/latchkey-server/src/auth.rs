@@ -108,7 +108,11 @@ pub async fn lookup(
     };
     match state
         .cache
-        .lookup(state.store.as_ref(), &secret.hash())
+        .lookup(
+            state.store.as_ref(),
+            &secret.hash(),
+            std::time::Instant::now(),
+        )
         .await?
     {
         Some(token) if token.owner.secret_kind() == kind => Ok(Ok(token)),

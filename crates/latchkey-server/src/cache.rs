@@ -36,9 +36,26 @@ use latchkey_core::{Id, SecretHash, Token};
 use latchkey_store::{RowId, Store, StoreError, StoredToken};
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, UnitWeighter};
+use std::future::Future;
 use time::OffsetDateTime;
 
 use crate::metrics::CacheResult;
+
+/// What the cache reads on a miss: the one store method it needs, so its tests need no
+/// whole [`Store`].
+pub trait TokenSource: Sync {
+    /// The token whose secret hashes to `hash`, and its row.
+    fn token_by_hash(
+        &self,
+        hash: &SecretHash,
+    ) -> impl Future<Output = Result<Option<StoredToken>, StoreError>> + Send;
+}
+
+impl TokenSource for dyn Store + '_ {
+    async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError> {
+        Store::token_by_hash(self, hash).await
+    }
+}
 
 /// How long an unknown hash is remembered.
 pub const UNKNOWN_TTL: Duration = Duration::from_secs(5);
@@ -54,6 +71,8 @@ pub struct CachedToken {
     pub row: RowId,
     /// When it must be read again.
     stale_at: Instant,
+    /// Set when the entry is put in the map: tells it from another entry of the same key.
+    serial: u64,
     /// The Unix second of the last use handed to [`crate::last_used::LastUsed`], so a token
     /// used many times a second is recorded once (the clock has whole seconds).
     noted: AtomicI64,
@@ -66,6 +85,7 @@ impl CachedToken {
             token: found.token,
             row: found.row,
             stale_at: fetched + ttl,
+            serial: 0,
             noted: AtomicI64::new(i64::MIN),
         }
     }
@@ -90,23 +110,39 @@ impl Deref for CachedToken {
 /// A secret hash, the cache's key.
 type Key = [u8; 32];
 
-/// Token id -> the key it is cached under.
-type Index = HashMap<Id, Key>;
+/// Which entry of the map the index names: its key and the serial number its insert was
+/// given. An entry is told apart from another under the same key by its serial, so an entry
+/// leaving the map (evicted, or replaced by a newer read of the same secret) removes the
+/// index line only if the line still names that very entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    key: Key,
+    serial: u64,
+}
 
-/// Collects what an insert evicts, for the inserter to drop from the index (it holds the
-/// index's lock, so map and index change together).
+/// Token id -> the entry it is cached as.
+type Index = HashMap<Id, Slot>;
+
+/// Collects the entries an insert pushes out of the map, for the inserter to drop from the
+/// index (it holds the index's lock, so map and index change together). quick_cache reports
+/// here both the entries it evicts to make room and the entry an insert replaces under the
+/// same key.
 #[derive(Clone, Default)]
 struct Evictions;
 
 impl Lifecycle<Key, Arc<CachedToken>> for Evictions {
-    type RequestState = Vec<(Key, Id)>;
+    type RequestState = Vec<(Id, Slot)>;
 
     fn begin_request(&self) -> Self::RequestState {
         Vec::new()
     }
 
     fn on_evict(&self, evicted: &mut Self::RequestState, key: Key, entry: Arc<CachedToken>) {
-        evicted.push((key, entry.id));
+        let slot = Slot {
+            key,
+            serial: entry.serial,
+        };
+        evicted.push((entry.id, slot));
     }
 }
 
@@ -126,6 +162,8 @@ struct Maps {
     unknown: Cache<Key, Instant>,
     /// Bumped by every invalidation: a read that started in an older epoch is not kept.
     epoch: AtomicU64,
+    /// The serial of the last insert (changed under the index's lock).
+    serial: AtomicU64,
 }
 
 impl Maps {
@@ -138,30 +176,37 @@ impl Maps {
 
     /// Caches `entry` under `key`, unless an invalidation came after `epoch`, when it was
     /// read.
-    fn insert(&self, key: Key, entry: Arc<CachedToken>, epoch: u64) {
+    fn insert(&self, key: Key, mut entry: CachedToken, epoch: u64) -> Arc<CachedToken> {
         let mut index = self.lock();
+        entry.serial = self.serial.fetch_add(1, Ordering::Relaxed) + 1;
+        let entry = Arc::new(entry);
         if self.epoch.load(Ordering::SeqCst) != epoch {
-            return;
+            return entry;
         }
-        if let Some(old) = index.insert(entry.id, key) {
-            if old != key {
+        let slot = Slot {
+            key,
+            serial: entry.serial,
+        };
+        if let Some(old) = index.insert(entry.id, slot) {
+            if old.key != key {
                 // The token under a secret it no longer has (a roll this node missed).
-                self.tokens.remove(&old);
+                self.tokens.remove(&old.key);
             }
         }
-        for (gone, id) in self.tokens.insert_with_lifecycle(key, entry) {
+        for (id, gone) in self.tokens.insert_with_lifecycle(key, Arc::clone(&entry)) {
             if index.get(&id) == Some(&gone) {
                 index.remove(&id);
             }
         }
+        entry
     }
 
     /// Drops token `id`, under whatever secret it is cached.
     fn remove(&self, id: Id) {
         let mut index = self.lock();
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        if let Some(key) = index.remove(&id) {
-            self.tokens.remove(&key);
+        if let Some(slot) = index.remove(&id) {
+            self.tokens.remove(&slot.key);
         }
     }
 
@@ -200,26 +245,28 @@ impl TokenCache {
                 index: Mutex::new(Index::new()),
                 unknown: Cache::new(UNKNOWN_CAPACITY),
                 epoch: AtomicU64::new(0),
+                serial: AtomicU64::new(0),
             }
         });
         TokenCache { maps, ttl }
     }
 
-    /// The token whose secret hashes to `hash`, from the cache or else from `store`.
-    pub async fn lookup(
+    /// The token whose secret hashes to `hash`, from the cache or else from `store`; `now`
+    /// is the monotonic time of the request (a parameter, so tests can move it).
+    pub async fn lookup<S: TokenSource + ?Sized>(
         &self,
-        store: &dyn Store,
+        store: &S,
         hash: &SecretHash,
+        now: Instant,
     ) -> Result<Option<Arc<CachedToken>>, StoreError> {
         let Some(maps) = &self.maps else {
             crate::metrics::cache_lookup(CacheResult::Miss);
-            let fetched = Instant::now();
             let found = store.token_by_hash(hash).await?;
-            return Ok(found.map(|token| Arc::new(CachedToken::new(token, fetched, self.ttl))));
+            return Ok(found.map(|token| Arc::new(CachedToken::new(token, now, self.ttl))));
         };
         let key = *hash.as_bytes();
         if let Some(entry) = maps.tokens.get(&key) {
-            if Instant::now() < entry.stale_at {
+            if now < entry.stale_at {
                 crate::metrics::cache_lookup(CacheResult::Hit);
                 return Ok(Some(entry));
             }
@@ -227,23 +274,21 @@ impl TokenCache {
         if maps
             .unknown
             .get(&key)
-            .is_some_and(|at| at.elapsed() < UNKNOWN_TTL)
+            .is_some_and(|at| now.saturating_duration_since(at) < UNKNOWN_TTL)
         {
             crate::metrics::cache_lookup(CacheResult::KnownUnknown);
             return Ok(None);
         }
         crate::metrics::cache_lookup(CacheResult::Miss);
         let epoch = maps.epoch.load(Ordering::SeqCst);
-        let fetched = Instant::now();
         let Some(token) = store.token_by_hash(hash).await? else {
             if maps.epoch.load(Ordering::SeqCst) == epoch {
-                maps.unknown.insert(key, fetched);
+                maps.unknown.insert(key, now);
             }
             return Ok(None);
         };
-        let entry = Arc::new(CachedToken::new(token, fetched, self.ttl));
-        maps.insert(key, Arc::clone(&entry), epoch);
-        Ok(Some(entry))
+        let entry = CachedToken::new(token, now, self.ttl);
+        Ok(Some(maps.insert(key, entry, epoch)))
     }
 
     /// Drops token `id`, under whatever secret it was cached; call after its change is
@@ -275,138 +320,61 @@ impl TokenCache {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use latchkey_core::{AuditEntry, AuditEvent, Owner, Secret, SecretKind};
-    use latchkey_store::{Account, AuditQuery, LastUse, ListQuery, NewAdmin, Page, User};
+    use latchkey_core::{Owner, Secret, SecretKind, Status};
+    use proptest::prelude::*;
     use std::sync::atomic::AtomicUsize;
     use time::OffsetDateTime;
 
-    /// A store holding one token (whose owner is a member of every account), counting
-    /// lookups, and able to run a write "concurrently" with a lookup (between the read and
-    /// the cache insert).
-    pub(crate) struct OneToken {
-        pub token: Token,
+    /// A write slipped in between a read of [`Tokens`] and the cache's insert.
+    type Write = Box<dyn FnOnce() + Send>;
+
+    /// Tokens by secret hash, counting reads. A write can run between a read and the
+    /// cache's insert of what it read (`during_read`), and reads can yield once, so that
+    /// two lookups of one secret are in flight together.
+    #[derive(Default)]
+    pub(crate) struct Tokens {
+        rows: Mutex<HashMap<Key, StoredToken>>,
         pub lookups: AtomicUsize,
-        pub during_lookup: Option<Arc<TokenCache>>,
-        /// Each lookup answers the token under a new id, as a store of many tokens would.
-        pub distinct: bool,
+        yield_once: bool,
+        during_read: Mutex<Option<Write>>,
     }
 
-    #[async_trait::async_trait]
-    impl Store for OneToken {
-        async fn token_by_hash(&self, _: &SecretHash) -> Result<Option<StoredToken>, StoreError> {
-            self.lookups.fetch_add(1, Ordering::SeqCst);
-            if let Some(cache) = &self.during_lookup {
-                cache.forget(self.token.id);
+    impl Tokens {
+        fn rows(&self) -> MutexGuard<'_, HashMap<Key, StoredToken>> {
+            self.rows.lock().unwrap()
+        }
+
+        fn put(&self, hash: &SecretHash, token: Token) {
+            let stored = StoredToken {
+                token,
+                row: RowId(1),
+            };
+            self.rows().insert(*hash.as_bytes(), stored);
+        }
+
+        fn current(&self, hash: &SecretHash) -> Option<Token> {
+            self.rows().get(hash.as_bytes()).map(|s| s.token.clone())
+        }
+    }
+
+    impl TokenSource for Tokens {
+        fn token_by_hash(
+            &self,
+            hash: &SecretHash,
+        ) -> impl Future<Output = Result<Option<StoredToken>, StoreError>> + Send {
+            let key = *hash.as_bytes();
+            async move {
+                self.lookups.fetch_add(1, Ordering::SeqCst);
+                let found = self.rows().get(&key).cloned();
+                if self.yield_once {
+                    tokio::task::yield_now().await;
+                }
+                let write = self.during_read.lock().unwrap().take();
+                if let Some(write) = write {
+                    write();
+                }
+                Ok(found)
             }
-            let mut token = self.token.clone();
-            if self.distinct {
-                token.id = Id::random();
-            }
-            Ok(Some(stored(token)))
-        }
-        async fn create_user(&self, _: &User) -> Result<(), StoreError> {
-            unreachable!()
-        }
-        async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-            unreachable!()
-        }
-        async fn count_users(&self) -> Result<u64, StoreError> {
-            unreachable!()
-        }
-        async fn create_account(&self, _: &Account) -> Result<(), StoreError> {
-            unreachable!()
-        }
-        async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-            unreachable!()
-        }
-        async fn user(&self, _: Id) -> Result<Option<User>, StoreError> {
-            unreachable!()
-        }
-        async fn account(&self, _: Id) -> Result<Option<Account>, StoreError> {
-            unreachable!()
-        }
-        async fn add_member(&self, _: Id, _: Id, _: OffsetDateTime) -> Result<(), StoreError> {
-            unreachable!()
-        }
-        async fn remove_member(&self, _: Id, _: Id) -> Result<(), StoreError> {
-            unreachable!()
-        }
-        async fn list_members(&self, _: Id) -> Result<Vec<User>, StoreError> {
-            unreachable!()
-        }
-        async fn accounts_of(&self, _: Id) -> Result<Vec<Account>, StoreError> {
-            unreachable!()
-        }
-        async fn is_member(&self, _: Id, _: Id) -> Result<bool, StoreError> {
-            self.lookups.fetch_add(1, Ordering::SeqCst);
-            Ok(true)
-        }
-        async fn insert_token(
-            &self,
-            _: &Token,
-            _: &SecretHash,
-            _: u64,
-            _: &AuditEvent,
-        ) -> Result<(), StoreError> {
-            unreachable!()
-        }
-        async fn get_token(&self, _: Owner, _: Id) -> Result<Option<Token>, StoreError> {
-            unreachable!()
-        }
-        async fn list_tokens(&self, _: Owner, _: &ListQuery) -> Result<Page<Token>, StoreError> {
-            unreachable!()
-        }
-        async fn update_token(&self, _: &Token, _: &AuditEvent) -> Result<(), StoreError> {
-            unreachable!()
-        }
-        async fn roll_token(
-            &self,
-            _: Owner,
-            _: Id,
-            _: u64,
-            _: &SecretHash,
-            _: &AuditEvent,
-        ) -> Result<(), StoreError> {
-            unreachable!()
-        }
-        async fn export_tokens(
-            &self,
-            _: u64,
-            _: u64,
-        ) -> Result<Vec<(u64, Token, SecretHash)>, StoreError> {
-            unreachable!()
-        }
-        async fn delete_token(&self, _: Owner, _: Id, _: &AuditEvent) -> Result<(), StoreError> {
-            unreachable!()
-        }
-        async fn import_tokens(
-            &self,
-            _: &[(Token, SecretHash)],
-            _: &AuditEvent,
-        ) -> Result<u64, StoreError> {
-            unreachable!()
-        }
-        async fn record_last_used(&self, _: &[LastUse]) -> Result<(), StoreError> {
-            unreachable!()
-        }
-        async fn create_admin(&self, _: &NewAdmin, _: &AuditEvent) -> Result<(), StoreError> {
-            unreachable!()
-        }
-        async fn append_audit(&self, _: &AuditEvent) -> Result<(), StoreError> {
-            unreachable!()
-        }
-        async fn list_audit(
-            &self,
-            _: Owner,
-            _: &AuditQuery,
-        ) -> Result<Page<AuditEntry>, StoreError> {
-            unreachable!()
-        }
-        async fn audit_entries(&self, _: u64, _: u64) -> Result<Vec<AuditEntry>, StoreError> {
-            unreachable!()
-        }
-        async fn ping(&self) -> Result<(), StoreError> {
-            unreachable!()
         }
     }
 
@@ -423,120 +391,157 @@ pub(crate) mod tests {
         }
     }
 
+    fn new_hash() -> SecretHash {
+        Secret::generate(SecretKind::User).hash()
+    }
+
+    /// A store holding one new token under a new secret.
+    fn one_token() -> (Tokens, SecretHash, Token) {
+        let (store, hash, token) = (Tokens::default(), new_hash(), token());
+        store.put(&hash, token.clone());
+        (store, hash, token)
+    }
+
+    fn lookups(store: &Tokens) -> usize {
+        store.lookups.load(Ordering::SeqCst)
+    }
+
+    /// Every token the map holds has the index line naming it, and no other line exists.
+    fn assert_index_exact(cache: &TokenCache) {
+        let maps = cache.maps.as_ref().unwrap();
+        let index = maps.lock();
+        let mut held = 0;
+        for (key, entry) in maps.tokens.iter() {
+            held += 1;
+            let slot = Slot {
+                key,
+                serial: entry.serial,
+            };
+            assert_eq!(
+                index.get(&entry.id),
+                Some(&slot),
+                "index line of a cached token"
+            );
+        }
+        assert_eq!(index.len(), held, "one index line per cached token");
+    }
+
     #[tokio::test]
     async fn hits_do_not_reach_the_store() {
         let cache = TokenCache::new(10, TTL);
-        let store = OneToken {
-            token: token(),
-            lookups: AtomicUsize::new(0),
-            during_lookup: None,
-            distinct: false,
-        };
-        let hash = Secret::generate(SecretKind::User).hash();
+        let (store, hash, _) = one_token();
+        let now = Instant::now();
         for _ in 0..5 {
-            assert!(cache.lookup(&store, &hash).await.unwrap().is_some());
+            assert!(cache.lookup(&store, &hash, now).await.unwrap().is_some());
         }
-        assert_eq!(store.lookups.load(Ordering::SeqCst), 1);
+        assert_eq!(lookups(&store), 1);
         assert_eq!(cache.len(), 1);
     }
 
     #[tokio::test]
     async fn a_read_racing_an_invalidation_is_not_kept() {
         let cache = Arc::new(TokenCache::new(10, TTL));
-        let store = OneToken {
-            token: token(),
-            lookups: AtomicUsize::new(0),
-            during_lookup: Some(Arc::clone(&cache)),
-            distinct: false,
-        };
-        let hash = Secret::generate(SecretKind::User).hash();
-        cache.lookup(&store, &hash).await.unwrap();
-        cache.lookup(&store, &hash).await.unwrap();
-        assert_eq!(
-            store.lookups.load(Ordering::SeqCst),
-            2,
-            "the raced read was not cached"
-        );
-        assert!(cache.is_empty());
+        let (store, hash, token) = one_token();
+        let forgetting = Arc::clone(&cache);
+        *store.during_read.lock().unwrap() = Some(Box::new(move || forgetting.forget(token.id)));
+        let now = Instant::now();
+        cache.lookup(&store, &hash, now).await.unwrap();
+        assert!(cache.is_empty(), "the raced read was not cached");
+        cache.lookup(&store, &hash, now).await.unwrap();
+        assert_eq!(lookups(&store), 2);
     }
 
     #[tokio::test]
     async fn capacity_zero_turns_caching_off() {
         let cache = TokenCache::new(0, TTL);
-        let store = OneToken {
-            token: token(),
-            lookups: AtomicUsize::new(0),
-            during_lookup: None,
-            distinct: false,
-        };
-        let hash = Secret::generate(SecretKind::User).hash();
-        cache.lookup(&store, &hash).await.unwrap();
-        cache.lookup(&store, &hash).await.unwrap();
-        assert_eq!(store.lookups.load(Ordering::SeqCst), 2);
-    }
-
-    fn store(distinct: bool) -> OneToken {
-        OneToken {
-            token: token(),
-            lookups: AtomicUsize::new(0),
-            during_lookup: None,
-            distinct,
-        }
-    }
-
-    fn new_hash() -> SecretHash {
-        Secret::generate(SecretKind::User).hash()
+        let (store, hash, _) = one_token();
+        cache.lookup(&store, &hash, Instant::now()).await.unwrap();
+        cache.lookup(&store, &hash, Instant::now()).await.unwrap();
+        assert_eq!(lookups(&store), 2);
     }
 
     #[tokio::test]
     async fn forget_drops_a_token_by_id() {
         let cache = TokenCache::new(10, TTL);
-        let store = store(false);
-        let hash = new_hash();
-        cache.lookup(&store, &hash).await.unwrap();
-        cache.forget(store.token.id);
+        let (store, hash, token) = one_token();
+        let now = Instant::now();
+        cache.lookup(&store, &hash, now).await.unwrap();
+        cache.forget(token.id);
         assert!(cache.is_empty());
-        cache.lookup(&store, &hash).await.unwrap();
-        assert_eq!(store.lookups.load(Ordering::SeqCst), 2);
+        cache.lookup(&store, &hash, now).await.unwrap();
+        assert_eq!(lookups(&store), 2);
+    }
+
+    /// A stale entry read again, and two first uses at once, both insert a key the map
+    /// already holds; quick_cache reports the replaced entry as evicted. The index must still
+    /// name the new entry, so that a write drops it.
+    #[tokio::test]
+    async fn replacing_an_entry_keeps_its_index_line() {
+        let cache = TokenCache::new(10, TTL);
+        let (store, hash, token) = one_token();
+        let start = Instant::now();
+        cache.lookup(&store, &hash, start).await.unwrap();
+        let later = start + TTL;
+        cache.lookup(&store, &hash, later).await.unwrap();
+        assert_eq!(lookups(&store), 2, "the stale entry was read again");
+        assert_index_exact(&cache);
+        store.rows().clear();
+        cache.forget(token.id);
+        assert!(cache.is_empty(), "the re-read entry was dropped by id");
+        assert!(cache.lookup(&store, &hash, later).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn two_first_uses_at_once_leave_one_droppable_entry() {
+        let cache = TokenCache::new(10, TTL);
+        let (mut store, hash, token) = one_token();
+        store.yield_once = true;
+        let now = Instant::now();
+        let (a, b) = tokio::join!(
+            cache.lookup(&store, &hash, now),
+            cache.lookup(&store, &hash, now)
+        );
+        assert!(a.unwrap().is_some() && b.unwrap().is_some());
+        assert_eq!(lookups(&store), 2, "both were misses");
+        assert_index_exact(&cache);
+        cache.forget(token.id);
+        assert!(cache.is_empty());
     }
 
     #[tokio::test]
     async fn a_token_read_under_a_new_secret_is_no_longer_cached_under_the_old() {
         let cache = TokenCache::new(10, TTL);
-        let store = store(false);
-        let (old, new) = (new_hash(), new_hash());
-        cache.lookup(&store, &old).await.unwrap();
-        cache.lookup(&store, &new).await.unwrap();
+        let (store, old, token) = one_token();
+        let new = new_hash();
+        store.put(&new, token);
+        let now = Instant::now();
+        cache.lookup(&store, &old, now).await.unwrap();
+        cache.lookup(&store, &new, now).await.unwrap();
         assert_eq!(cache.len(), 1);
-        cache.lookup(&store, &old).await.unwrap();
-        assert_eq!(
-            store.lookups.load(Ordering::SeqCst),
-            3,
-            "the old secret missed"
-        );
+        cache.lookup(&store, &old, now).await.unwrap();
+        assert_eq!(lookups(&store), 3, "the old secret missed");
     }
 
     #[tokio::test]
     async fn evictions_keep_the_index_exact() {
         let capacity = 64;
         let cache = TokenCache::new(capacity, TTL);
-        let store = store(true);
+        let store = Tokens::default();
+        let now = Instant::now();
         let mut cached = Vec::new();
         for _ in 0..capacity * 20 {
-            let hash = new_hash();
-            let entry = cache.lookup(&store, &hash).await.unwrap().unwrap();
-            cached.push((entry.id, hash));
+            let (hash, token) = (new_hash(), token());
+            store.put(&hash, token.clone());
+            cache.lookup(&store, &hash, now).await.unwrap().unwrap();
+            cached.push(token.id);
         }
-        let maps = cache.maps.as_ref().unwrap();
-        let indexed = maps.lock().len();
         assert!(cache.len() <= capacity as usize, "{} cached", cache.len());
-        assert_eq!(indexed, cache.len(), "one index line per cached token");
-        // Every token still cached is found by id: forgetting them all empties the cache.
-        for (id, _) in &cached {
+        assert_index_exact(&cache);
+        for id in &cached {
             cache.forget(*id);
         }
         assert!(cache.is_empty());
-        assert!(maps.lock().is_empty());
+        assert!(cache.maps.as_ref().unwrap().lock().is_empty());
     }
 
     #[test]
@@ -564,5 +569,236 @@ pub(crate) mod tests {
             entry.first_use_in_second(at),
             "a clock set back is noted too"
         );
+    }
+
+    /// A write to a token, as the API makes them: committed, then the cache told.
+    #[derive(Debug, Clone, Copy)]
+    enum Change {
+        Update,
+        Disable,
+        Roll,
+        Delete,
+    }
+
+    /// One step of the model-based test. Secrets and tokens are named by an index into
+    /// the ones made so far (modulo their number).
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// A new token under a new secret.
+        Create,
+        /// One lookup.
+        Get(usize),
+        /// Two lookups of one secret in flight together (two first uses at once).
+        GetTwice(usize),
+        /// A lookup during whose store read a write commits and drops the token.
+        GetDuring(usize, usize, Change),
+        /// A write, then `forget`.
+        Write(usize, Change),
+        /// Time moves by less than half the TTL (no entry goes stale).
+        Wait,
+        /// Time moves by the TTL (every entry goes stale: the next use reads again).
+        Stale,
+        /// The change feed was lost.
+        Clear,
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        prop_oneof![
+            Just(Change::Update),
+            Just(Change::Disable),
+            Just(Change::Roll),
+            Just(Change::Delete)
+        ]
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let n = 0..64usize;
+        prop_oneof![
+            2 => Just(Step::Create),
+            6 => n.clone().prop_map(Step::Get),
+            2 => n.clone().prop_map(Step::GetTwice),
+            1 => (n.clone(), n.clone(), change()).prop_map(|(s, t, c)| Step::GetDuring(s, t, c)),
+            3 => (n, change()).prop_map(|(t, c)| Step::Write(t, c)),
+            1 => Just(Step::Wait),
+            2 => Just(Step::Stale),
+            1 => Just(Step::Clear),
+        ]
+    }
+
+    /// The plain model: which secrets were ever issued, and which token ids exist.
+    struct Model {
+        store: Arc<Tokens>,
+        cache: Arc<TokenCache>,
+        secrets: Vec<SecretHash>,
+        /// Live token ids and the secret each is under now.
+        tokens: Arc<Mutex<Vec<(Id, SecretHash)>>>,
+        now: Instant,
+    }
+
+    /// Applies `change` to the `pick`th live token in `store`, then tells `cache`, as a
+    /// handler does after its commit. Returns the new secret of a roll.
+    fn write(
+        store: &Tokens,
+        cache: &TokenCache,
+        tokens: &Mutex<Vec<(Id, SecretHash)>>,
+        pick: usize,
+        change: Change,
+    ) -> Option<SecretHash> {
+        let mut tokens = tokens.lock().unwrap();
+        if tokens.is_empty() {
+            return None;
+        }
+        let at = pick % tokens.len();
+        let (id, hash) = tokens[at].clone();
+        let mut token = store.current(&hash).expect("a live token is stored");
+        let mut rolled = None;
+        match change {
+            Change::Update => {
+                token.name = format!("renamed {}", Id::random());
+                store.put(&hash, token);
+            }
+            Change::Disable => {
+                token.status = Status::Disabled;
+                store.put(&hash, token);
+            }
+            Change::Roll => {
+                let new = new_hash();
+                store.rows().remove(hash.as_bytes());
+                store.put(&new, token);
+                tokens[at].1 = new.clone();
+                rolled = Some(new);
+            }
+            Change::Delete => {
+                store.rows().remove(hash.as_bytes());
+                tokens.remove(at);
+            }
+        }
+        cache.forget(id);
+        rolled
+    }
+
+    impl Model {
+        fn new(capacity: u64, yield_once: bool) -> Self {
+            Model {
+                store: Arc::new(Tokens {
+                    yield_once,
+                    ..Tokens::default()
+                }),
+                cache: Arc::new(TokenCache::new(capacity, TTL)),
+                secrets: Vec::new(),
+                tokens: Arc::new(Mutex::new(Vec::new())),
+                now: Instant::now(),
+            }
+        }
+
+        fn secret(&self, pick: usize) -> Option<SecretHash> {
+            (!self.secrets.is_empty()).then(|| self.secrets[pick % self.secrets.len()].clone())
+        }
+
+        /// What a lookup answered must be what the store holds now, exactly.
+        fn check(&self, hash: &SecretHash, found: Option<Arc<CachedToken>>) {
+            let expected = self.store.current(hash);
+            let found = found.map(|entry| entry.token.clone());
+            assert_eq!(
+                found, expected,
+                "the cache answered what the store no longer holds"
+            );
+        }
+
+        async fn run(&mut self, step: Step) {
+            match step {
+                Step::Create => {
+                    let (hash, token) = (new_hash(), token());
+                    self.store.put(&hash, token.clone());
+                    self.tokens.lock().unwrap().push((token.id, hash.clone()));
+                    self.secrets.push(hash);
+                }
+                Step::Get(pick) => {
+                    let Some(hash) = self.secret(pick) else {
+                        return;
+                    };
+                    let found = self
+                        .cache
+                        .lookup(&*self.store, &hash, self.now)
+                        .await
+                        .unwrap();
+                    self.check(&hash, found);
+                }
+                Step::GetTwice(pick) => {
+                    let Some(hash) = self.secret(pick) else {
+                        return;
+                    };
+                    let (a, b) = tokio::join!(
+                        self.cache.lookup(&*self.store, &hash, self.now),
+                        self.cache.lookup(&*self.store, &hash, self.now)
+                    );
+                    self.check(&hash, a.unwrap());
+                    self.check(&hash, b.unwrap());
+                }
+                Step::GetDuring(pick, target, change) => {
+                    let Some(hash) = self.secret(pick) else {
+                        return;
+                    };
+                    let (store, cache, tokens) = (
+                        Arc::clone(&self.store),
+                        Arc::clone(&self.cache),
+                        Arc::clone(&self.tokens),
+                    );
+                    let rolled = Arc::new(Mutex::new(None));
+                    let rolled_to = Arc::clone(&rolled);
+                    *self.store.during_read.lock().unwrap() = Some(Box::new(move || {
+                        *rolled_to.lock().unwrap() = write(&store, &cache, &tokens, target, change);
+                    }));
+                    let before = self.store.current(&hash);
+                    let found = self
+                        .cache
+                        .lookup(&*self.store, &hash, self.now)
+                        .await
+                        .unwrap();
+                    self.store.during_read.lock().unwrap().take();
+                    // The lookup read before the write committed: it may answer the old
+                    // token (its request was in flight), but must not keep it.
+                    let found = found.map(|entry| entry.token.clone());
+                    let after = self.store.current(&hash);
+                    assert!(found == before || found == after, "{found:?}");
+                    self.secrets.extend(rolled.lock().unwrap().take());
+                }
+                Step::Write(target, change) => {
+                    let rolled = write(&self.store, &self.cache, &self.tokens, target, change);
+                    self.secrets.extend(rolled);
+                }
+                Step::Wait => self.now += TTL / 3,
+                Step::Stale => self.now += TTL,
+                Step::Clear => self.cache.clear(),
+            }
+            if self.cache.maps.is_some() {
+                assert_index_exact(&self.cache);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever the sequence of first uses, re-reads, races, evictions under a small
+        /// capacity and writes, a lookup never answers a token (or a version of one) that a
+        /// write has replaced or removed.
+        #[test]
+        fn the_cache_never_serves_what_a_write_replaced(
+            capacity in prop_oneof![Just(0u64), 1u64..8, Just(1000)],
+            yield_once in any::<bool>(),
+            steps in proptest::collection::vec(step(), 1..80),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut model = Model::new(capacity, yield_once);
+                for step in steps {
+                    model.run(step).await;
+                }
+            });
+        }
     }
 }

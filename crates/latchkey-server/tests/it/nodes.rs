@@ -150,6 +150,73 @@ async fn a_change_through_one_node_is_refused_by_the_other_within_a_second() {
     }
 }
 
+/// Issue 24's defect across nodes: tokens that both nodes read again after their entries
+/// went stale, or that both met first as 8 requests at once, are refused by the writing node
+/// the moment its write returns and by the other node within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_after_re_reads_and_concurrent_first_uses_stops_the_secret_on_both_nodes() {
+    let Some(database) = fresh_postgres_database("a_write_after_re_reads").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = ["--token-cache-ttl", "1"];
+    let a = Node::start_with(&database, dir.path(), "a", &ttl);
+    let b = Node::start_with(&database, dir.path(), "b", &ttl);
+    let (admin, user) = bootstrap(&database);
+    let tokens = format!("{}/user/tokens", a.base);
+    let disable = |name: &str| {
+        json!({"name": name, "status": "disabled", "policies": [{
+            "effect": "allow",
+            "resources": {format!("com.cloudflare.api.user.{user}"): "*"},
+            "permission_groups": [{"id": "0cc3a61731504c89b99ec1be78b77aa0"}]
+        }]})
+    };
+    for how in ["re-read", "concurrent first uses"] {
+        for write in ["delete", "roll", "disable"] {
+            let (id, secret) = create_token(&a, &admin, &user, write).await;
+            if how == "re-read" {
+                for node in [&a, &b] {
+                    assert_eq!(verify(node, &secret).await, 200);
+                }
+                tokio::time::sleep(Duration::from_millis(1100)).await;
+                for node in [&a, &b] {
+                    assert_eq!(verify(node, &secret).await, 200);
+                }
+            } else {
+                let uses = (0..8).flat_map(|_| [verify(&a, &secret), verify(&b, &secret)]);
+                for status in futures_util::future::join_all(uses).await {
+                    assert_eq!(status, 200);
+                }
+            }
+            let (method, url, body) = match write {
+                "delete" => (reqwest::Method::DELETE, format!("{tokens}/{id}"), None),
+                "roll" => (
+                    reqwest::Method::PUT,
+                    format!("{tokens}/{id}/value"),
+                    Some(json!({})),
+                ),
+                _ => (
+                    reqwest::Method::PUT,
+                    format!("{tokens}/{id}"),
+                    Some(disable(write)),
+                ),
+            };
+            let (status, answer) = call(method, &url, &admin, body).await;
+            assert_eq!(status, 200, "{answer:#}");
+            assert_eq!(
+                verify(&a, &secret).await,
+                401,
+                "{write} after {how}: the writing node refuses at once"
+            );
+            let took = time_until(&b, &secret, 401).await;
+            assert!(
+                took < Duration::from_secs(1),
+                "{write} after {how} took {took:?} to reach node B"
+            );
+        }
+    }
+}
+
 /// Runs `scripts/pg` with `args`; its standard output.
 fn scripts_pg(args: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg");
