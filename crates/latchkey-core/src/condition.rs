@@ -43,6 +43,50 @@ impl IpCondition {
     }
 }
 
+/// Which list of a narrower condition fails to stay within a wider one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wider {
+    /// An `in` range outside every `in` range of the wider condition (or no `in` at all
+    /// where the wider condition has one).
+    In,
+    /// A `not_in` range of the wider condition that the narrower one would admit.
+    NotIn,
+}
+
+fn overlap(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+impl Condition {
+    /// Whether every address this condition admits is admitted by `outer` too (checked
+    /// range by range: an `in` range must lie inside one of `outer`'s, and each of `outer`'s
+    /// `not_in` ranges must be refused here, inside one `not_in` range or outside every `in`).
+    pub fn within(&self, outer: &Condition) -> Result<(), Wider> {
+        let Some(outer) = &outer.request_ip else {
+            return Ok(());
+        };
+        let empty = IpCondition::default();
+        let inner = self.request_ip.as_ref().unwrap_or(&empty);
+        if !outer.allow.is_empty()
+            && (inner.allow.is_empty()
+                || !inner
+                    .allow
+                    .iter()
+                    .all(|net| outer.allow.iter().any(|o| o.contains(net))))
+        {
+            return Err(Wider::In);
+        }
+        for refused in &outer.not_in {
+            let still_refused = inner.not_in.iter().any(|net| net.contains(refused))
+                || (!inner.allow.is_empty() && !inner.allow.iter().any(|n| overlap(n, refused)));
+            if !still_refused {
+                return Err(Wider::NotIn);
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +114,32 @@ mod tests {
         assert!(c.allows("::ffff:127.0.0.1".parse().unwrap()));
         let c = condition(&[], &["127.0.0.1/32"]);
         assert!(!c.allows("::ffff:127.0.0.1".parse().unwrap()));
+    }
+
+    fn wrap(c: IpCondition) -> Condition {
+        Condition { request_ip: Some(c) }
+    }
+
+    #[test]
+    fn a_narrower_condition_is_within_and_a_wider_one_is_not() {
+        let loopback = wrap(condition(&["127.0.0.0/8"], &[]));
+        assert_eq!(wrap(condition(&["127.0.0.1/32"], &[])).within(&loopback), Ok(()));
+        assert_eq!(loopback.within(&loopback), Ok(()));
+        assert_eq!(Condition::default().within(&loopback), Err(Wider::In));
+        assert_eq!(wrap(condition(&["10.0.0.0/8"], &[])).within(&loopback), Err(Wider::In));
+        assert_eq!(wrap(condition(&["0.0.0.0/0"], &[])).within(&loopback), Err(Wider::In));
+        assert_eq!(loopback.within(&Condition::default()), Ok(()));
+
+        let but_one = wrap(condition(&["127.0.0.0/8"], &["127.0.0.9/32"]));
+        assert_eq!(loopback.within(&but_one), Err(Wider::NotIn));
+        assert_eq!(but_one.within(&but_one), Ok(()));
+        let wider_exception = wrap(condition(&["127.0.0.0/8"], &["127.0.0.0/24"]));
+        assert_eq!(wider_exception.within(&but_one), Ok(()));
+        let elsewhere = wrap(condition(&["127.1.0.0/16"], &[]));
+        assert_eq!(elsewhere.within(&but_one), Ok(()), "the exception is outside its range");
+        let only_not_in = wrap(condition(&[], &["192.0.2.0/24"]));
+        assert_eq!(Condition::default().within(&only_not_in), Err(Wider::NotIn));
+        assert_eq!(only_not_in.within(&only_not_in), Ok(()));
     }
 
     #[test]

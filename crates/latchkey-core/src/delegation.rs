@@ -14,10 +14,81 @@
 //! of which covers the other), since the creator could not use it there. Deny policies of
 //! the new token only take rights away and are always accepted.
 
+use time::OffsetDateTime;
+
 use crate::catalogue::{Catalogue, PermissionGroup};
+use crate::condition::{Condition, Wider};
 use crate::id::Id;
 use crate::policy::{Effect, Policy, ResourceValue};
 use crate::resource::ResourceKey;
+use crate::token::Token;
+
+/// What a token holds, for [`check_grant_within`]: its policies, time window and address
+/// condition.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant<'a> {
+    /// Allow and deny policies.
+    pub policies: &'a [Policy],
+    /// Not usable before.
+    pub not_before: Option<OffsetDateTime>,
+    /// Not usable at or after.
+    pub expires_on: Option<OffsetDateTime>,
+    /// Client-address condition.
+    pub condition: &'a Condition,
+}
+
+impl<'a> From<&'a Token> for Grant<'a> {
+    fn from(token: &'a Token) -> Self {
+        Grant {
+            policies: &token.policies,
+            not_before: token.not_before,
+            expires_on: token.expires_on,
+            condition: &token.condition,
+        }
+    }
+}
+
+/// The part of a token that goes beyond what its creator holds: a JSON pointer into the
+/// token's fields.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{pointer} goes beyond the creating token's own grant")]
+pub struct Beyond {
+    /// `/policies/N`, `/expires_on`, `/not_before`, `/condition/request_ip/in` or
+    /// `/condition/request_ip/not_in`.
+    pub pointer: String,
+}
+
+/// Checks that `new` holds nothing `creator` does not: its allows within the creator's
+/// (see the module docs), no expiry later than the creator's (and one if the creator has
+/// one), no explicit start before the creator's, and an address condition no wider.
+pub fn check_grant_within(
+    creator: Grant<'_>,
+    new: Grant<'_>,
+    catalogue: &Catalogue,
+) -> Result<(), Beyond> {
+    let beyond = |pointer: &str| Beyond {
+        pointer: pointer.to_owned(),
+    };
+    check_within(creator.policies, new.policies, catalogue).map_err(|e| Beyond {
+        pointer: format!("/policies/{}", e.policy_index),
+    })?;
+    if let Some(end) = creator.expires_on {
+        if new.expires_on.is_none_or(|new_end| new_end > end) {
+            return Err(beyond("/expires_on"));
+        }
+    }
+    if let (Some(start), Some(new_start)) = (creator.not_before, new.not_before) {
+        if new_start < start {
+            return Err(beyond("/not_before"));
+        }
+    }
+    new.condition
+        .within(creator.condition)
+        .map_err(|wider| match wider {
+            Wider::In => beyond("/condition/request_ip/in"),
+            Wider::NotIn => beyond("/condition/request_ip/not_in"),
+        })
+}
 
 /// An allow of the new token that the creator's own policies do not cover.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,6 +216,57 @@ pub fn check_within(
 mod tests {
     use super::*;
     use crate::catalogue::{API_TOKENS_READ, API_TOKENS_WRITE};
+    use time::macros::datetime;
+
+    #[test]
+    fn a_grant_may_not_outlive_start_before_or_reach_wider_than_its_creator() {
+        let user = serde_json::json!({"com.cloudflare.api.user.u1": "*"});
+        let policies = vec![policy("allow", API_TOKENS_READ, user)];
+        let loopback: Condition =
+            serde_json::from_value(serde_json::json!({"request_ip": {"in": ["127.0.0.0/8"]}}))
+                .unwrap();
+        let creator = Grant {
+            policies: &policies,
+            not_before: Some(datetime!(2026-01-01 0:00 UTC)),
+            expires_on: Some(datetime!(2030-01-01 0:00 UTC)),
+            condition: &loopback,
+        };
+        let pointer = |new: Grant<'_>| {
+            check_grant_within(creator, new, &Catalogue::builtin())
+                .err()
+                .map(|e| e.pointer)
+        };
+        assert_eq!(pointer(creator), None, "a copy of itself");
+        let forever = Grant {
+            expires_on: None,
+            ..creator
+        };
+        assert_eq!(pointer(forever).as_deref(), Some("/expires_on"));
+        let later = Grant {
+            expires_on: Some(datetime!(2031-01-01 0:00 UTC)),
+            ..creator
+        };
+        assert_eq!(pointer(later).as_deref(), Some("/expires_on"));
+        let earlier = Grant {
+            not_before: Some(datetime!(2025-01-01 0:00 UTC)),
+            ..creator
+        };
+        assert_eq!(pointer(earlier).as_deref(), Some("/not_before"));
+        let from_now = Grant {
+            not_before: None,
+            ..creator
+        };
+        assert_eq!(pointer(from_now), None, "no start is from now, after the creator's");
+        let anywhere = Condition::default();
+        let unbounded = Grant {
+            condition: &anywhere,
+            ..creator
+        };
+        assert_eq!(
+            pointer(unbounded).as_deref(),
+            Some("/condition/request_ip/in")
+        );
+    }
 
     const DNS_READ: &str = "82e64a83756745bbbb1c9c2701bf816b";
     const DNS_WRITE: &str = "4755a26eedb94da69e1066d98aa820be";

@@ -19,7 +19,7 @@ pub mod token;
 pub use audit::{AuditAction, AuditEntry, AuditEvent, ChainBreak};
 pub use catalogue::{Catalogue, CatalogueError, PermissionGroup, Scope};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use condition::{Condition, IpCondition};
+pub use condition::{Condition, IpCondition, Wider};
 pub use evaluator::{evaluate, evaluate_policies, Decision, Reason, Request};
 pub use id::Id;
 pub use policy::{Effect, GrantedGroup, Policy, ResourceValue, Resources};

@@ -4,6 +4,7 @@ use crate::reply::Json;
 use axum::extract::State;
 use axum::http::Uri;
 use latchkey_api::{self as api, Envelope, ResultInfo};
+use latchkey_core::delegation::{check_grant_within, Grant};
 use latchkey_core::{AuditAction, Owner, Secret, Token};
 use latchkey_store::StoreError;
 use serde_json::json;
@@ -37,15 +38,38 @@ async fn grantable_fields(
 ) -> Result<convert::TokenFields, ApiError> {
     let fields = convert::token_fields(&state.catalogue, body)?;
     check_grantable(state, owner, &fields.policies).await?;
-    if state.strict_delegation {
-        latchkey_core::delegation::check_within(
-            &caller.policies,
-            &fields.policies,
-            &state.catalogue,
-        )
-        .map_err(|e| ApiError::unauthorized_grant(format!("/policies/{}", e.policy_index)))?;
-    }
+    let grant = Grant {
+        policies: &fields.policies,
+        not_before: fields.not_before,
+        expires_on: fields.expires_on,
+        condition: &fields.condition,
+    };
+    within_caller(state, caller, grant)?;
     Ok(fields)
+}
+
+/// With strict delegation, refuses a token (new, or existing and about to be changed,
+/// rolled or deleted) that holds more than the calling token: 403 9109 naming the field.
+fn within_caller(state: &AppState, caller: &Token, grant: Grant<'_>) -> Result<(), ApiError> {
+    if !state.strict_delegation {
+        return Ok(());
+    }
+    check_grant_within(Grant::from(caller), grant, &state.catalogue)
+        .map_err(|beyond| ApiError::unauthorized_grant(beyond.pointer))
+}
+
+/// The token `id` of `owner`, or the client's 404 for this path.
+async fn existing_token(
+    state: &AppState,
+    owner: Owner,
+    id: latchkey_core::Id,
+    uri: &Uri,
+) -> Result<Token, ApiError> {
+    state
+        .store
+        .get_token(owner, id)
+        .await?
+        .ok_or_else(|| ApiError::could_not_route(uri.path()))
 }
 
 /// A store "not found" is the client's 404 for this path.
@@ -179,11 +203,7 @@ pub async fn get(
     uri: Uri,
 ) -> ApiResult<api::Token> {
     let owner = authorize(&state, &principal, family, Op::Read).await?;
-    let token = state
-        .store
-        .get_token(owner, id)
-        .await?
-        .ok_or_else(|| ApiError::could_not_route(uri.path()))?;
+    let token = existing_token(&state, owner, id, &uri).await?;
     Ok(Json(Envelope::ok(render(&state, &token))))
 }
 
@@ -213,11 +233,8 @@ pub async fn update(
 ) -> ApiResult<api::Token> {
     let owner = authorize(&state, &principal, family, Op::Update).await?;
     let fields = grantable_fields(&state, &principal.token, owner, (&body).into()).await?;
-    let existing = state
-        .store
-        .get_token(owner, id)
-        .await?
-        .ok_or_else(|| ApiError::could_not_route(uri.path()))?;
+    let existing = existing_token(&state, owner, id, &uri).await?;
+    within_caller(&state, &principal.token, Grant::from(&existing))?;
     let token = Token {
         name: fields.name,
         status: body
@@ -265,6 +282,10 @@ pub async fn delete(
     uri: Uri,
 ) -> ApiResult<api::DeletedToken> {
     let owner = authorize(&state, &principal, family, Op::Delete).await?;
+    if state.strict_delegation {
+        let existing = existing_token(&state, owner, id, &uri).await?;
+        within_caller(&state, &principal.token, Grant::from(&existing))?;
+    }
     let event = audit::token_event(
         &state,
         &principal,
@@ -306,11 +327,8 @@ pub async fn roll(
     _body: RollBody,
 ) -> ApiResult<api::SecretValue> {
     let owner = authorize(&state, &principal, family, Op::Update).await?;
-    let existing = state
-        .store
-        .get_token(owner, id)
-        .await?
-        .ok_or_else(|| ApiError::could_not_route(uri.path()))?;
+    let existing = existing_token(&state, owner, id, &uri).await?;
+    within_caller(&state, &principal.token, Grant::from(&existing))?;
     let secret = Secret::generate(owner.secret_kind());
     let event = audit::token_event(
         &state,

@@ -8,6 +8,7 @@ use time::Duration;
 
 use crate::kit::*;
 
+const VERIFY_PATH: &str = "/client/v4/user/tokens/verify";
 const ORDERS_READ: &str = "5f3b0e2a9c6d4e8f9a1b2c3d4e5f6a7b";
 
 /// An app whose catalogue has the operator group "Orders Read" (account and zone scopes).
@@ -438,4 +439,87 @@ async fn strict_delegation_bounds_new_tokens_by_the_callers_grants() {
     app.post(&path, &creator, write)
         .await
         .assert_error(403, 9109);
+}
+
+/// Issue 24: under strict delegation a token with "API Tokens Write" could roll the admin's
+/// token (and so obtain its rights) and create copies of itself without its address limit
+/// or expiry.
+#[tokio::test]
+async fn strict_delegation_bounds_every_write_by_the_callers_grant() {
+    let mut app = TestApp::new().await;
+    let user_key = app.resource(Family::User);
+    let path = app.tokens_path(Family::User);
+    let limited = |name: &str| {
+        json!({
+            "name": name,
+            "policies": [allow(API_TOKENS_WRITE, &user_key)],
+            "condition": {"request_ip": {"in": ["127.0.0.0/8"]}},
+            "expires_on": "2030-01-01T00:00:00Z",
+        })
+    };
+    let (_, writer) = app.create(Family::User, limited("writer")).await;
+    let admin_id = app.admin.token_id.to_string();
+    let admin_path = format!("{path}/{admin_id}");
+
+    // Cloudflare's model, without the flag: the owner's rights bound what it may do.
+    let (victim, _) = app.create_with(Family::User, API_TOKENS_READ).await;
+    app.put(&format!("{path}/{victim}/value"), &writer, json!({}))
+        .await
+        .ok();
+
+    app.state = app.state.clone().with_strict_delegation(true);
+    // The admin's token holds more than the writer: not rolled, changed, disabled or deleted.
+    let r = app.put(&format!("{admin_path}/value"), &writer, json!({})).await;
+    r.assert_error(403, 9109);
+    assert!(r.pointer().starts_with("/policies/"), "{}", r.pointer());
+    let mut disable = limited("admin");
+    disable["status"] = json!("disabled");
+    app.put(&admin_path, &writer, disable)
+        .await
+        .assert_error(403, 9109);
+    app.delete(&admin_path, &writer)
+        .await
+        .assert_error(403, 9109);
+    app.get(&admin_path, app.admin_token()).await.ok();
+    app.get(VERIFY_PATH, app.admin_token()).await.ok();
+
+    // Children: no wider address, no later (or missing) expiry, no earlier start.
+    let mut anywhere = limited("anywhere");
+    anywhere.as_object_mut().unwrap().remove("condition");
+    let r = app.post(&path, &writer, anywhere).await;
+    r.assert_error(403, 9109);
+    assert_eq!(r.pointer(), "/condition/request_ip/in");
+    let mut wider = limited("wider");
+    wider["condition"]["request_ip"]["in"] = json!(["0.0.0.0/0"]);
+    assert_eq!(app.post(&path, &writer, wider).await.pointer(), "/condition/request_ip/in");
+    let mut forever = limited("forever");
+    forever.as_object_mut().unwrap().remove("expires_on");
+    let r = app.post(&path, &writer, forever).await;
+    r.assert_error(403, 9109);
+    assert_eq!(r.pointer(), "/expires_on");
+    let mut later = limited("later");
+    later["expires_on"] = json!("2031-01-01T00:00:00Z");
+    assert_eq!(app.post(&path, &writer, later).await.pointer(), "/expires_on");
+
+    // Within its grant, everything still works: create, update, roll, disable, delete.
+    let mut narrower = limited("narrower");
+    narrower["condition"]["request_ip"]["in"] = json!(["127.0.0.1/32"]);
+    narrower["expires_on"] = json!("2029-01-01T00:00:00Z");
+    let created = app.post(&path, &writer, narrower.clone()).await;
+    let child = created.ok()["id"].as_str().unwrap().to_owned();
+    let child_path = format!("{path}/{child}");
+    narrower["status"] = json!("disabled");
+    app.put(&child_path, &writer, narrower).await.ok();
+    app.put(&format!("{child_path}/value"), &writer, json!({}))
+        .await
+        .ok();
+    // ...but not widening the child on update.
+    let r = app.put(&child_path, &writer, limited("widened")).await;
+    assert_eq!(r.status, 200, "a copy of its own grant is within it: {:#}", r.body);
+    let mut widened = limited("widened");
+    widened.as_object_mut().unwrap().remove("expires_on");
+    app.put(&child_path, &writer, widened)
+        .await
+        .assert_error(403, 9109);
+    app.delete(&child_path, &writer).await.ok();
 }
