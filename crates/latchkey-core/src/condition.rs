@@ -117,17 +117,28 @@ mod tests {
     }
 
     fn wrap(c: IpCondition) -> Condition {
-        Condition { request_ip: Some(c) }
+        Condition {
+            request_ip: Some(c),
+        }
     }
 
     #[test]
     fn a_narrower_condition_is_within_and_a_wider_one_is_not() {
         let loopback = wrap(condition(&["127.0.0.0/8"], &[]));
-        assert_eq!(wrap(condition(&["127.0.0.1/32"], &[])).within(&loopback), Ok(()));
+        assert_eq!(
+            wrap(condition(&["127.0.0.1/32"], &[])).within(&loopback),
+            Ok(())
+        );
         assert_eq!(loopback.within(&loopback), Ok(()));
         assert_eq!(Condition::default().within(&loopback), Err(Wider::In));
-        assert_eq!(wrap(condition(&["10.0.0.0/8"], &[])).within(&loopback), Err(Wider::In));
-        assert_eq!(wrap(condition(&["0.0.0.0/0"], &[])).within(&loopback), Err(Wider::In));
+        assert_eq!(
+            wrap(condition(&["10.0.0.0/8"], &[])).within(&loopback),
+            Err(Wider::In)
+        );
+        assert_eq!(
+            wrap(condition(&["0.0.0.0/0"], &[])).within(&loopback),
+            Err(Wider::In)
+        );
         assert_eq!(loopback.within(&Condition::default()), Ok(()));
 
         let but_one = wrap(condition(&["127.0.0.0/8"], &["127.0.0.9/32"]));
@@ -136,7 +147,11 @@ mod tests {
         let wider_exception = wrap(condition(&["127.0.0.0/8"], &["127.0.0.0/24"]));
         assert_eq!(wider_exception.within(&but_one), Ok(()));
         let elsewhere = wrap(condition(&["127.1.0.0/16"], &[]));
-        assert_eq!(elsewhere.within(&but_one), Ok(()), "the exception is outside its range");
+        assert_eq!(
+            elsewhere.within(&but_one),
+            Ok(()),
+            "the exception is outside its range"
+        );
         let only_not_in = wrap(condition(&[], &["192.0.2.0/24"]));
         assert_eq!(Condition::default().within(&only_not_in), Err(Wider::NotIn));
         assert_eq!(only_not_in.within(&only_not_in), Ok(()));

@@ -256,7 +256,11 @@ mod tests {
             not_before: None,
             ..creator
         };
-        assert_eq!(pointer(from_now), None, "no start is from now, after the creator's");
+        assert_eq!(
+            pointer(from_now),
+            None,
+            "no start is from now, after the creator's"
+        );
         let anywhere = Condition::default();
         let unbounded = Grant {
             condition: &anywhere,

@@ -38,6 +38,14 @@ impl Owner {
     }
 }
 
+/// Whether `c` may not appear in a token's name: a control character (C0, DEL, C1) or a
+/// bidirectional mark, override or isolate, which could drive or rearrange the terminal or
+/// page the name is shown on.
+pub fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// A token's status. `Active` and `Disabled` are set by clients; `Expired` is what an
 /// active token reads back as once `expires_on` has passed (it may also be set directly).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

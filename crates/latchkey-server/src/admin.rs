@@ -99,18 +99,18 @@ pub fn default_token_file(database_url: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(ADMIN_TOKEN_FILE))
 }
 
-/// Writes `secret` and a newline to `path`, readable by the owner only (mode 0600), and
-/// syncs it to disk.
+/// Writes `secret` to a new file at `path`, readable by its owner only, and syncs it. The
+/// file must not exist: it is created exclusively (`O_CREAT | O_EXCL`, which also refuses a
+/// symbolic link planted at `path`) and opened with `O_NOFOLLOW`, so a secret never lands in
+/// a file, or behind a link, that someone else prepared.
 pub fn write_secret_file(path: &Path, secret: &Secret) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
-    // An existing file keeps its old mode through open(); tighten it explicitly.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     writeln!(file, "{}", secret.expose())?;
     file.sync_all()
 }

@@ -15,6 +15,33 @@ use crate::error::{codes, pointer_segment, ApiError};
 /// Longest accepted token name, in characters.
 pub const MAX_NAME_CHARS: usize = 120;
 
+/// How large a token may be. Each limit is enforced with a 400 (code 1017) naming the
+/// field; together they keep the largest token latchkey accepts near 32 KiB, and so a full
+/// page of 50 near 2 MiB (README, "Limits").
+pub mod limits {
+    /// Policies per token.
+    pub const POLICIES: usize = 32;
+    /// Permission groups per policy.
+    pub const GROUPS_PER_POLICY: usize = 32;
+    /// Resource keys per policy, nested inner keys included.
+    pub const RESOURCES_PER_POLICY: usize = 64;
+    /// Ranges in each of `condition.request_ip.in` and `not_in`.
+    pub const RANGES: usize = 64;
+    /// Bytes of a permission group's `meta.key` and of its `meta.value`.
+    pub const META_BYTES: usize = 256;
+    /// Bytes of a token's policies and condition as latchkey stores them (JSON).
+    pub const TOKEN_BYTES: usize = 32 * 1024;
+}
+
+/// 400 1017: `what` at `pointer` holds `got`, over `max`.
+fn over_limit(what: &str, got: usize, max: usize, pointer: impl Into<String>) -> ApiError {
+    ApiError::invalid(
+        codes::OVER_LIMIT,
+        format!("{what}: at most {max} (got {got})"),
+        pointer,
+    )
+}
+
 /// The validated, domain form of a create or update body.
 #[derive(Debug, Clone)]
 pub struct TokenFields {
@@ -86,6 +113,24 @@ pub fn token_fields(catalogue: &Catalogue, body: TokenBody<'_>) -> Result<TokenF
             "/name",
         ));
     }
+    if let Some(at) = name.chars().position(latchkey_core::token::unprintable) {
+        return Err(ApiError::invalid(
+            codes::INVALID_NAME,
+            format!(
+                "name may not hold control characters or bidirectional overrides (character {})",
+                at + 1
+            ),
+            "/name",
+        ));
+    }
+    if policies.len() > limits::POLICIES {
+        return Err(over_limit(
+            "policies",
+            policies.len(),
+            limits::POLICIES,
+            "/policies",
+        ));
+    }
     if let (Some(nb), Some(exp)) = (not_before, expires_on) {
         if exp <= nb {
             return Err(ApiError::invalid(
@@ -102,20 +147,31 @@ pub fn token_fields(catalogue: &Catalogue, body: TokenBody<'_>) -> Result<TokenF
             "/policies",
         ));
     }
-    let policies = policies
+    let policies: Vec<Policy> = policies
         .iter()
         .enumerate()
         .map(|(i, p)| policy(catalogue, p, &format!("/policies/{i}")))
         .collect::<Result<_, _>>()?;
+    let condition = condition
+        .map(self::condition)
+        .transpose()?
+        .unwrap_or_default();
+    let bytes = serde_json::to_vec(&policies).map_or(0, |v| v.len())
+        + serde_json::to_vec(&condition).map_or(0, |v| v.len());
+    if bytes > limits::TOKEN_BYTES {
+        return Err(over_limit(
+            "bytes of policies and condition",
+            bytes,
+            limits::TOKEN_BYTES,
+            "/policies",
+        ));
+    }
     Ok(TokenFields {
         name: name.to_owned(),
         policies,
         not_before,
         expires_on,
-        condition: condition
-            .map(self::condition)
-            .transpose()?
-            .unwrap_or_default(),
+        condition,
     })
 }
 
@@ -127,8 +183,45 @@ fn policy(catalogue: &Catalogue, wire: &api::Policy, at: &str) -> Result<Policy,
             format!("{at}/permission_groups"),
         ));
     }
+    if wire.permission_groups.len() > limits::GROUPS_PER_POLICY {
+        return Err(over_limit(
+            "permission groups in a policy",
+            wire.permission_groups.len(),
+            limits::GROUPS_PER_POLICY,
+            format!("{at}/permission_groups"),
+        ));
+    }
+    let resource_keys: usize = wire
+        .resources
+        .values()
+        .map(|value| match value {
+            api::ResourceValue::Scalar(_) => 1,
+            api::ResourceValue::Nested(inner) => 1 + inner.len(),
+        })
+        .sum();
+    if resource_keys > limits::RESOURCES_PER_POLICY {
+        return Err(over_limit(
+            "resource keys in a policy",
+            resource_keys,
+            limits::RESOURCES_PER_POLICY,
+            format!("{at}/resources"),
+        ));
+    }
     let mut permission_groups = Vec::with_capacity(wire.permission_groups.len());
     for (j, group) in wire.permission_groups.iter().enumerate() {
+        if let Some(meta) = &group.meta {
+            for (field, text) in [("key", &meta.key), ("value", &meta.value)] {
+                let Some(text) = text else { continue };
+                if text.len() > limits::META_BYTES {
+                    return Err(over_limit(
+                        &format!("bytes of meta.{field}"),
+                        text.len(),
+                        limits::META_BYTES,
+                        format!("{at}/permission_groups/{j}/meta/{field}"),
+                    ));
+                }
+            }
+        }
         let pointer = format!("{at}/permission_groups/{j}/id");
         let id: Id = group.id.parse().map_err(|_| {
             ApiError::invalid(
@@ -256,6 +349,14 @@ fn condition(wire: &api::Condition) -> Result<Condition, ApiError> {
         return Ok(Condition::default());
     };
     let parse = |list: &[String], name: &str| {
+        if list.len() > limits::RANGES {
+            return Err(over_limit(
+                "address ranges",
+                list.len(),
+                limits::RANGES,
+                format!("/condition/request_ip/{name}"),
+            ));
+        }
         list.iter()
             .enumerate()
             .map(|(k, text)| {

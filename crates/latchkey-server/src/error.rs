@@ -79,6 +79,8 @@ pub mod codes {
     pub const RATE_LIMITED: u32 = 971;
     /// Too many failed authentications from this address.
     pub const AUTHENTICATION_THROTTLED: u32 = 1016;
+    /// A list or text over its documented limit (see `convert::limits`).
+    pub const OVER_LIMIT: u32 = 1017;
 }
 
 fn detail(code: u32, message: impl Into<String>) -> ErrorDetail {

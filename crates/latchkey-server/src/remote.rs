@@ -327,7 +327,7 @@ pub async fn tokens(command: TokensCommand) -> anyhow::Result<()> {
             for token in &tokens {
                 table.add_row(vec![
                     token.id.clone(),
-                    token.name.clone(),
+                    printable(&token.name),
                     status(token.status).to_owned(),
                     when(token.expires_on, "never"),
                     when(token.last_used_on, "never"),
@@ -506,6 +506,21 @@ async fn all_pages(mut pages: latchkey_client::Pages<Token>) -> anyhow::Result<V
     Ok(tokens)
 }
 
+/// `text` with every control character and bidirectional override escaped (`\u{1b}`), so
+/// that a name stored before such names were refused cannot drive the terminal it is
+/// printed on.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if latchkey_core::token::unprintable(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(header);
@@ -518,7 +533,7 @@ fn show_token(token: &Token, json: bool) -> anyhow::Result<()> {
     }
     let mut table = table(&["FIELD", "VALUE"]);
     table.add_row(vec!["id".to_owned(), token.id.clone()]);
-    table.add_row(vec!["name".to_owned(), token.name.clone()]);
+    table.add_row(vec!["name".to_owned(), printable(&token.name)]);
     table.add_row(vec!["status".to_owned(), status(token.status).to_owned()]);
     table.add_row(vec!["issued".to_owned(), when(Some(token.issued_on), "")]);
     table.add_row(vec![
@@ -591,4 +606,16 @@ fn status(status: TokenStatus) -> &'static str {
 
 fn when(at: Option<OffsetDateTime>, none: &str) -> String {
     at.map_or_else(|| none.to_owned(), latchkey_api::timestamp::format)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unprintable_characters_are_escaped() {
+        assert_eq!(
+            super::printable("a\u{1b}]0;x\u{7}b\u{202e}c"),
+            "a\\u{1b}]0;x\\u{7}b\\u{202e}c"
+        );
+        assert_eq!(super::printable("Zürich ✓"), "Zürich ✓");
+    }
 }

@@ -118,8 +118,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 /// On an empty database: a first user, account and admin token. The secret is written
-/// (mode 0600, synced) to a temporary file beside `token_file` before the database commit
-/// and renamed to `token_file` after it, so it is never lost. When several nodes start on
+/// (mode 0600, synced) to a new temporary file beside `token_file` before the database
+/// commit and linked to `token_file` after it, so it is never lost; an existing
+/// `token_file` is never overwritten (start-up stops and says so). When several nodes start on
 /// one empty database, one of them commits; the others' inserts collide on the admin's
 /// email, and they discard their files and carry on.
 async fn first_admin(
@@ -130,9 +131,18 @@ async fn first_admin(
     if store.count_users().await? > 0 {
         return Ok(());
     }
+    if std::fs::symlink_metadata(token_file).is_ok() {
+        anyhow::bail!(
+            "the database is empty, but {} already exists (another database's admin token?); \
+             latchkey never overwrites a token file: move it away, or choose another file \
+             with --admin-token-file",
+            token_file.display()
+        );
+    }
     let (new, created) = admin::new_admin(FIRST_ADMIN_EMAIL, "Default account", clock.now());
+    // An unpredictable name, created exclusively: nobody can prepare a file or link there.
     let mut pending = token_file.as_os_str().to_owned();
-    pending.push(format!(".{}.pending", std::process::id()));
+    pending.push(format!(".{}.pending", latchkey_core::Id::random()));
     let pending = PathBuf::from(pending);
     admin::write_secret_file(&pending, &created.secret)
         .with_context(|| format!("writing the admin token to {}", pending.display()))?;
@@ -148,13 +158,15 @@ async fn first_admin(
             return Err(e.into());
         }
     }
-    std::fs::rename(&pending, token_file).with_context(|| {
+    // A hard link, not a rename: it fails rather than replace a file that appeared meanwhile.
+    std::fs::hard_link(&pending, token_file).with_context(|| {
         format!(
-            "the admin token is committed and its secret is in {}, but it could not be renamed to {}",
+            "the admin token is committed and its secret is in {}, but it could not be moved to {}",
             pending.display(),
             token_file.display()
         )
     })?;
+    std::fs::remove_file(&pending).ok();
     tracing::info!(
         file = %token_file.display(),
         user_id = %created.user_id,

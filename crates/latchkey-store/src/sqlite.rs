@@ -46,11 +46,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        if crate::sqlite_file(url).is_none() {
+        let Some(file) = crate::sqlite_file(url) else {
             return Err(StoreError::Unsupported(
                 "an in-memory SQLite database cannot be shared by latchkey's pools; give a file path".into(),
             ));
-        }
+        };
+        create_private(&file);
         // Page caches (negative = KiB), small because they count in resident memory and the
         // OS's page cache holds the file anyway: the writer's keeps the upper levels of the
         // random-key indexes (4 MiB: creates measured the same as with 16 MiB, and the
@@ -73,6 +74,19 @@ impl SqliteStore {
             writer,
         })
     }
+}
+
+/// Creates the database file, if missing, readable and writable by its owner only: it holds
+/// emails, client addresses and secret hashes. SQLite gives the `-wal` and `-shm` files it
+/// makes beside it the same mode.
+fn create_private(file: &std::path::Path) {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    // An existing file is kept as it is; any other failure is left to SQLite, whose error
+    // names the cause (a missing directory, say).
+    let _ = options.open(file);
 }
 
 impl SqliteStore {

@@ -469,7 +469,9 @@ async fn strict_delegation_bounds_every_write_by_the_callers_grant() {
 
     app.state = app.state.clone().with_strict_delegation(true);
     // The admin's token holds more than the writer: not rolled, changed, disabled or deleted.
-    let r = app.put(&format!("{admin_path}/value"), &writer, json!({})).await;
+    let r = app
+        .put(&format!("{admin_path}/value"), &writer, json!({}))
+        .await;
     r.assert_error(403, 9109);
     assert!(r.pointer().starts_with("/policies/"), "{}", r.pointer());
     let mut disable = limited("admin");
@@ -491,7 +493,10 @@ async fn strict_delegation_bounds_every_write_by_the_callers_grant() {
     assert_eq!(r.pointer(), "/condition/request_ip/in");
     let mut wider = limited("wider");
     wider["condition"]["request_ip"]["in"] = json!(["0.0.0.0/0"]);
-    assert_eq!(app.post(&path, &writer, wider).await.pointer(), "/condition/request_ip/in");
+    assert_eq!(
+        app.post(&path, &writer, wider).await.pointer(),
+        "/condition/request_ip/in"
+    );
     let mut forever = limited("forever");
     forever.as_object_mut().unwrap().remove("expires_on");
     let r = app.post(&path, &writer, forever).await;
@@ -499,7 +504,10 @@ async fn strict_delegation_bounds_every_write_by_the_callers_grant() {
     assert_eq!(r.pointer(), "/expires_on");
     let mut later = limited("later");
     later["expires_on"] = json!("2031-01-01T00:00:00Z");
-    assert_eq!(app.post(&path, &writer, later).await.pointer(), "/expires_on");
+    assert_eq!(
+        app.post(&path, &writer, later).await.pointer(),
+        "/expires_on"
+    );
 
     // Within its grant, everything still works: create, update, roll, disable, delete.
     let mut narrower = limited("narrower");
@@ -515,7 +523,11 @@ async fn strict_delegation_bounds_every_write_by_the_callers_grant() {
         .ok();
     // ...but not widening the child on update.
     let r = app.put(&child_path, &writer, limited("widened")).await;
-    assert_eq!(r.status, 200, "a copy of its own grant is within it: {:#}", r.body);
+    assert_eq!(
+        r.status, 200,
+        "a copy of its own grant is within it: {:#}",
+        r.body
+    );
     let mut widened = limited("widened");
     widened.as_object_mut().unwrap().remove("expires_on");
     app.put(&child_path, &writer, widened)

@@ -110,7 +110,8 @@ fn first_serve_writes_a_private_admin_token_and_stops_on_sigterm() {
     };
     let listen = format!("127.0.0.1:{port}");
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let mut child = Command::new(LATCHKEY)
+    let mut child = Command::new("sh")
+        .args(["-c", "umask 022 && exec \"$0\" \"$@\"", LATCHKEY])
         .args(["serve", "--listen", &listen])
         .current_dir(dir.path())
         .env_remove("LATCHKEY_DATABASE_URL")
@@ -138,6 +139,15 @@ fn first_serve_writes_a_private_admin_token_and_stops_on_sigterm() {
     );
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+    // The database and SQLite's files beside it hold emails, addresses and secret hashes:
+    // private too, whatever the umask (022 here, as usual).
+    for file in ["latchkey.db", "latchkey.db-wal", "latchkey.db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file} is {:o}", mode & 0o777);
+    }
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let status = runtime.block_on(async {
@@ -208,4 +218,53 @@ fn serve_refuses_a_bad_permission_groups_file_at_start() {
             && err.contains("already used by \"DNS Read\""),
         "{err}"
     );
+}
+
+/// Issue 24: the first admin's secret went to a predictable `.pending` name opened with
+/// create+truncate, and an existing token file (another database's only admin secret, or a
+/// link planted there) was overwritten.
+#[test]
+fn an_existing_token_file_or_link_is_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("latchkey-admin-token");
+    let target = dir.path().join("elsewhere");
+    for planted in ["file", "link"] {
+        std::fs::remove_file(&token_file).ok();
+        if planted == "file" {
+            std::fs::write(&token_file, "the other database's secret\n").unwrap();
+        } else {
+            std::os::unix::fs::symlink(&target, &token_file).unwrap();
+        }
+        let db = format!(
+            "sqlite://{}",
+            dir.path().join(format!("{planted}.db")).display()
+        );
+        let out = Command::new(LATCHKEY)
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
+            .args(["--admin-token-file", token_file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{planted}: serve started");
+        assert!(
+            err.contains("latchkey-admin-token") && err.contains("--admin-token-file"),
+            "{planted}: {err}"
+        );
+        assert!(!target.exists(), "nothing was written through the link");
+        if planted == "file" {
+            let kept = std::fs::read_to_string(&token_file).unwrap();
+            assert_eq!(kept, "the other database's secret\n");
+        }
+        let pending = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .to_string_lossy()
+                    .ends_with(".pending")
+            })
+            .count();
+        assert_eq!(pending, 0, "no pending file left");
+    }
 }
