@@ -138,8 +138,13 @@ where
                 response.status().as_u16(),
                 done.started.elapsed(),
             );
+            let headers = response.headers_mut();
+            // Answers carry secrets (create, roll) and token details: no cache keeps them.
+            // The dashboard's assets set their own policy.
+            headers
+                .entry(axum::http::header::CACHE_CONTROL)
+                .or_insert(axum::http::HeaderValue::from_static("no-store"));
             if let Some(context) = context {
-                let headers = response.headers_mut();
                 if let Some(allowance) = context.allowance.get() {
                     allowance.write(headers);
                 }

@@ -258,3 +258,22 @@ async fn a_config_file_sets_what_flags_do_not() {
         assert!(stderr.contains(named), "{contents}: {stderr}");
     }
 }
+
+/// Issue 24: answers carrying a secret (create, roll) had no `Cache-Control`; every API
+/// answer, success or failure, now says `no-store`.
+#[tokio::test]
+async fn no_api_answer_may_be_cached() {
+    let app = TestApp::new().await;
+    let create = Request::post(app.tokens_path(Family::User))
+        .header("authorization", format!("Bearer {}", app.admin_token()))
+        .header("content-type", "application/json")
+        .body(Body::from(app.body_with(Family::User, API_TOKENS_READ).to_string()))
+        .unwrap();
+    let verify = Request::get("/client/v4/user/tokens/verify").body(Body::empty()).unwrap();
+    let unknown = Request::get("/client/v4/no/such/route").body(Body::empty()).unwrap();
+    for request in [create, verify, unknown] {
+        let uri = request.uri().clone();
+        let response = app.send_raw(request, LOCALHOST).await;
+        assert_eq!(response.headers()["cache-control"], "no-store", "{uri}");
+    }
+}
