@@ -92,23 +92,30 @@ pub fn to_wire(entry: &AuditEntry) -> api::AuditLogEntry {
 /// Writes an entry for each address refused for failed authentications since the last
 /// call (see [`crate::rate_limit`]); `serve` calls it every second. A refused address is not
 /// a write, so a failure here is logged, not returned to any client.
-pub async fn record_throttled(state: &AppState) {
-    let bursts = state.rates.take_bursts();
-    let now = state.clock.now();
-    let limit = state.limits.auth_failure_limit;
+pub async fn record_throttled(state: &AppState, now: std::time::Instant, all: bool) {
+    let bursts = state.rates.take_bursts(now, all);
+    let at = state.clock.now();
     let mut events: Vec<AuditEvent> = bursts
-        .addresses
+        .ended
         .iter()
-        .map(|ip| {
-            let mut event = AuditEvent::new(AuditAction::AuthThrottled, now);
-            event.client_ip = Some(*ip);
-            event.details = json!({"failures": limit, "period_secs": 10}).to_string();
+        .map(|burst| {
+            let mut event = AuditEvent::new(AuditAction::AuthThrottled, at);
+            event.client_ip = Some(burst.address);
+            event.details = json!({
+                "refused": burst.refused,
+                "lasted_secs": burst.lasted.as_secs(),
+            })
+            .to_string();
             event
         })
         .collect();
     if bursts.unlisted > 0 {
-        let mut event = AuditEvent::new(AuditAction::AuthThrottled, now);
-        event.details = json!({"more_addresses": bursts.unlisted}).to_string();
+        let mut event = AuditEvent::new(AuditAction::AuthThrottled, at);
+        event.details = json!({
+            "more_addresses": bursts.unlisted,
+            "refused": bursts.unlisted_refused,
+        })
+        .to_string();
         events.push(event);
     }
     for event in events {

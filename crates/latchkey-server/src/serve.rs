@@ -83,7 +83,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
         for second in 0u64.. {
             every.tick().await;
-            crate::audit::record_throttled(&housekeeping).await;
+            crate::audit::record_throttled(&housekeeping, std::time::Instant::now(), false).await;
             if second % 60 == 59 {
                 housekeeping.rates.forget_idle();
             }
@@ -111,7 +111,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     .await;
     flusher.abort();
     forgetter.abort();
-    crate::audit::record_throttled(&state).await;
+    crate::audit::record_throttled(&state, std::time::Instant::now(), true).await;
     state.last_used.flush(store.as_ref()).await;
     tracing::info!("latchkey stopped");
     Ok(())

@@ -152,18 +152,32 @@ async fn a_throttled_address_is_recorded() {
         app.call(Method::GET, "/client/v4/user/tokens", Some(&wrong), None)
             .await;
     }
-    audit::record_throttled(&app.state).await;
+    // Written when the burst ends: quiet for the failure period.
+    let ended = std::time::Instant::now() + latchkey_server::rate_limit::FAILURE_PERIOD;
+    audit::record_throttled(&app.state, std::time::Instant::now(), false).await;
+    let before = app.state.store.audit_entries(0, 100).await.unwrap().len();
+    audit::record_throttled(&app.state, ended, false).await;
     let entries = app.state.store.audit_entries(0, 100).await.unwrap();
     let throttled: Vec<_> = entries
         .iter()
         .filter(|e| e.event.action == latchkey_core::AuditAction::AuthThrottled)
         .collect();
     assert_eq!(throttled.len(), 1);
+    assert_eq!(
+        entries.len(),
+        before + 1,
+        "nothing written while it went on"
+    );
     assert_eq!(throttled[0].event.client_ip, Some(LOCALHOST));
+    assert!(
+        throttled[0].event.details.contains("\"refused\":1"),
+        "{}",
+        throttled[0].event.details
+    );
     assert_eq!(throttled[0].event.owner, None);
     assert!(!throttled[0].event.details.contains(&wrong[5..]));
     // Once: the burst is recorded, not every refusal.
-    audit::record_throttled(&app.state).await;
+    audit::record_throttled(&app.state, ended, true).await;
     assert_eq!(
         app.state.store.audit_entries(0, 100).await.unwrap().len(),
         entries.len()

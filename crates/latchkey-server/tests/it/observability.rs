@@ -267,10 +267,16 @@ async fn no_api_answer_may_be_cached() {
     let create = Request::post(app.tokens_path(Family::User))
         .header("authorization", format!("Bearer {}", app.admin_token()))
         .header("content-type", "application/json")
-        .body(Body::from(app.body_with(Family::User, API_TOKENS_READ).to_string()))
+        .body(Body::from(
+            app.body_with(Family::User, API_TOKENS_READ).to_string(),
+        ))
         .unwrap();
-    let verify = Request::get("/client/v4/user/tokens/verify").body(Body::empty()).unwrap();
-    let unknown = Request::get("/client/v4/no/such/route").body(Body::empty()).unwrap();
+    let verify = Request::get("/client/v4/user/tokens/verify")
+        .body(Body::empty())
+        .unwrap();
+    let unknown = Request::get("/client/v4/no/such/route")
+        .body(Body::empty())
+        .unwrap();
     for request in [create, verify, unknown] {
         let uri = request.uri().clone();
         let response = app.send_raw(request, LOCALHOST).await;
