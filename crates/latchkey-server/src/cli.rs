@@ -180,6 +180,13 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
     #[arg(long, env = "LATCHKEY_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
+    /// Seconds a client has to send a request's body once its headers are in.
+    #[arg(long, env = "LATCHKEY_BODY_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Connections open at once; more wait in the kernel's backlog
+    /// [default: three quarters of the file-descriptor limit, raised to its hard limit].
+    #[arg(long, env = "LATCHKEY_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
     /// A token may only create or update tokens within its own grants
     /// [default: bounded by the owner's rights, as Cloudflare does].
     #[arg(long, env = "LATCHKEY_STRICT_DELEGATION")]
@@ -322,14 +329,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     auth_failure_limit: args.auth_failure_limit,
                     token_cache_size: args.token_cache_size,
                     token_cache_ttl: std::time::Duration::from_secs(args.token_cache_ttl),
+                    body_timeout: std::time::Duration::from_secs(args.body_timeout),
                 },
                 admin_token_file: args.admin_token_file,
                 trusted_proxies: args.trusted_proxies,
                 permission_groups: args.permission_groups,
                 strict_delegation: args.strict_delegation,
-                timeouts: crate::http::Timeouts {
+                timeouts: crate::http::ConnectionLimits {
                     header: std::time::Duration::from_secs(args.header_timeout),
                     shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
+                    max_connections: {
+                        let descriptors = crate::http::raise_descriptor_limit();
+                        args.max_connections.map_or_else(
+                            || crate::http::default_max_connections(descriptors),
+                            |n| usize::try_from(n).unwrap_or(usize::MAX),
+                        )
+                    },
                 },
             })
             .await

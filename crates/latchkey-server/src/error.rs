@@ -81,6 +81,8 @@ pub mod codes {
     pub const AUTHENTICATION_THROTTLED: u32 = 1016;
     /// A list or text over its documented limit (see `convert::limits`).
     pub const OVER_LIMIT: u32 = 1017;
+    /// The request body did not arrive within `--body-timeout`.
+    pub const BODY_TIMEOUT: u32 = 1018;
 }
 
 fn detail(code: u32, message: impl Into<String>) -> ErrorDetail {
@@ -268,6 +270,20 @@ impl ApiError {
             vec![detail(
                 codes::BODY_TOO_LARGE,
                 format!("Request body is larger than {limit} bytes"),
+            )],
+        )
+    }
+
+    /// 408: the body did not arrive within `limit`.
+    pub fn body_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            vec![detail(
+                codes::BODY_TIMEOUT,
+                format!(
+                    "The request body did not arrive within {} s",
+                    limit.as_secs()
+                ),
             )],
         )
     }

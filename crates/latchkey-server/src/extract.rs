@@ -73,7 +73,11 @@ impl FromRequestParts<AppState> for TokenId {
 pub struct JsonBody<T>(pub T);
 
 async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
+    let limit = state.limits.body_timeout;
+    let read = tokio::time::timeout(limit, Bytes::from_request(req, state))
+        .await
+        .map_err(|_| ApiError::body_timeout(limit))?;
+    read.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::body_too_large(state.limits.max_body_bytes)
         } else {

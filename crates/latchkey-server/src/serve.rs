@@ -30,8 +30,8 @@ pub struct ServeConfig {
     pub permission_groups: Option<PathBuf>,
     /// Strict delegation.
     pub strict_delegation: bool,
-    /// Header and shutdown timeouts.
-    pub timeouts: crate::http::Timeouts,
+    /// Header and shutdown timeouts, and the connection cap.
+    pub timeouts: crate::http::ConnectionLimits,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -214,9 +214,10 @@ mod tests {
             trusted_proxies: Vec::new(),
             permission_groups: None,
             strict_delegation: false,
-            timeouts: crate::http::Timeouts {
+            timeouts: crate::http::ConnectionLimits {
                 header: std::time::Duration::from_secs(1),
                 shutdown_grace: std::time::Duration::from_secs(1),
+                max_connections: 1,
             },
         };
         assert!(!format!("{config:?}").contains("hunter2"));

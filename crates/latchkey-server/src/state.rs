@@ -29,6 +29,8 @@ pub struct Limits {
     pub rate_limit: u32,
     /// Failed authentications per client address per 10 s (0 turns the limit off).
     pub auth_failure_limit: u32,
+    /// Longest a request's body may take to arrive.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -41,6 +43,7 @@ impl Default for Limits {
             token_cache_ttl: Duration::from_secs(30),
             rate_limit: 1200,
             auth_failure_limit: 20,
+            body_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -137,3 +137,86 @@ async fn sigterm_ends_within_the_grace_period_and_writes_last_use_times() {
         "last use lost: {body}"
     );
 }
+
+/// HTTP/2 with prior knowledge: the preface and an empty SETTINGS frame, then nothing.
+fn idle_http2(address: (&str, u16)) -> TcpStream {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .unwrap();
+    stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    stream
+}
+
+/// Issue 24: an HTTP/2 connection that sent its preface and SETTINGS, then nothing, stayed
+/// open for ever, and so did a request whose body came a byte every few seconds.
+#[test]
+fn idle_http2_connections_and_slow_bodies_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("h2.db").display());
+    let (admin, _) = bootstrap(&database);
+    let args = ["--header-timeout", "1", "--body-timeout", "1"];
+    let node = Node::start_with(&database, dir.path(), "h2", &args);
+    let address = ("127.0.0.1", node.port());
+
+    let started = Instant::now();
+    let mut idle = idle_http2(address);
+    let (_, after) = read_until_closed(&mut idle, started);
+    assert!(after < Duration::from_secs(4), "idle HTTP/2 kept {after:?}");
+
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(address).unwrap();
+    let head = format!(
+        "POST /client/v4/user/tokens HTTP/1.1\r\nHost: latchkey\r\nAuthorization: Bearer {admin}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    slow.set_nonblocking(true).unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the slow body was kept"
+        );
+        match slow.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+        if slow.write_all(b" ").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":1018"), "{answer}");
+}
+
+/// Issue 24: with `ulimit -n 1024`, 1,100 idle HTTP/2 connections took the service down
+/// (verify timed out, and every refused accept was a log line).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_idle_connections_than_descriptors_do_not_stop_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("fd.db").display());
+    let (admin, _) = bootstrap(&database);
+    let args = ["--header-timeout", "2"];
+    let node = Node::start_with_descriptors(&database, dir.path(), "fd", &args, 128);
+    let address = ("127.0.0.1", node.port());
+    let held: Vec<TcpStream> = (0..250).map(|_| idle_http2(address)).collect();
+    let started = Instant::now();
+    assert_eq!(verify(&node, &admin).await, 200, "{}", node.log());
+    println!(
+        "verify answered after {:?} with 250 idle connections held",
+        started.elapsed()
+    );
+    drop(held);
+    let complaints = node.log().matches("cannot accept a connection").count();
+    assert!(
+        complaints <= 1,
+        "{complaints} accept complaints:\n{}",
+        node.log()
+    );
+}

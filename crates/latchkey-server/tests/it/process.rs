@@ -35,9 +35,40 @@ impl Node {
         args: &[&str],
         rust_log: &str,
     ) -> Node {
+        Node::spawn(database, dir, name, args, rust_log, None)
+    }
+
+    /// [`Node::start_with`] in a process whose file-descriptor limit (soft and hard) is
+    /// `descriptors`.
+    pub fn start_with_descriptors(
+        database: &str,
+        dir: &Path,
+        name: &str,
+        args: &[&str],
+        descriptors: u64,
+    ) -> Node {
+        Node::spawn(database, dir, name, args, "info", Some(descriptors))
+    }
+
+    fn spawn(
+        database: &str,
+        dir: &Path,
+        name: &str,
+        args: &[&str],
+        rust_log: &str,
+        descriptors: Option<u64>,
+    ) -> Node {
         let port = free_port();
         let log = dir.join(format!("{name}.log"));
-        let child = Command::new(LATCHKEY)
+        let mut command = Command::new(LATCHKEY);
+        if let Some(limit) = descriptors {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is a plain system call, safe between fork and exec.
+            unsafe {
+                command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit));
+            }
+        }
+        let child = command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--database", database])
             .args(args)
