@@ -184,9 +184,15 @@ pub async fn serve(
             .map_future(move |answer| {
                 let in_flight = InFlight::new(&counted);
                 async move {
-                    let answer = answer.await;
-                    drop(in_flight);
-                    answer
+                    // In flight until its body is sent (the body is dropped then), so a slow
+                    // reader of a long answer is not taken for an idle connection.
+                    let response = answer.await?;
+                    Ok::<_, std::convert::Infallible>(response.map(|body| {
+                        Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+                            let _held = &in_flight;
+                            frame
+                        }))
+                    }))
                 }
             });
         let builder = builder.clone();
