@@ -649,7 +649,7 @@ pub(crate) mod tests {
             return None;
         }
         let at = pick % tokens.len();
-        let (id, hash) = tokens[at].clone();
+        let (id, hash) = tokens[at];
         let mut token = store.current(&hash).expect("a live token is stored");
         let mut rolled = None;
         match change {
@@ -665,7 +665,7 @@ pub(crate) mod tests {
                 let new = new_hash();
                 store.rows().remove(hash.as_bytes());
                 store.put(&new, token);
-                tokens[at].1 = new.clone();
+                tokens[at].1 = new;
                 rolled = Some(new);
             }
             Change::Delete => {
@@ -692,7 +692,7 @@ pub(crate) mod tests {
         }
 
         fn secret(&self, pick: usize) -> Option<SecretHash> {
-            (!self.secrets.is_empty()).then(|| self.secrets[pick % self.secrets.len()].clone())
+            (!self.secrets.is_empty()).then(|| self.secrets[pick % self.secrets.len()])
         }
 
         /// What a lookup answered must be what the store holds now, exactly.
@@ -710,7 +710,7 @@ pub(crate) mod tests {
                 Step::Create => {
                     let (hash, token) = (new_hash(), token());
                     self.store.put(&hash, token.clone());
-                    self.tokens.lock().unwrap().push((token.id, hash.clone()));
+                    self.tokens.lock().unwrap().push((token.id, hash));
                     self.secrets.push(hash);
                 }
                 Step::Get(pick) => {

@@ -133,16 +133,14 @@ mod tests {
     }
 
     impl MembershipSource for Members {
-        fn is_member(&self, _: Id, _: Id) -> impl Future<Output = Result<bool, StoreError>> + Send {
-            async move {
-                self.asked.fetch_add(1, Ordering::SeqCst);
-                let member = self.member.load(Ordering::SeqCst);
-                let during = self.during.lock().unwrap().take();
-                if let Some(during) = during {
-                    during();
-                }
-                Ok(member)
+        async fn is_member(&self, _: Id, _: Id) -> Result<bool, StoreError> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            let member = self.member.load(Ordering::SeqCst);
+            let during = self.during.lock().unwrap().take();
+            if let Some(during) = during {
+                during();
             }
+            Ok(member)
         }
     }
 
