@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::process::pending_files;
+
 const LATCHKEY: &str = env!("CARGO_BIN_EXE_latchkey");
 
 fn run(args: &[&str]) -> (bool, String, String) {
@@ -255,16 +257,6 @@ fn an_existing_token_file_or_link_is_never_overwritten() {
             let kept = std::fs::read_to_string(&token_file).unwrap();
             assert_eq!(kept, "the other database's secret\n");
         }
-        let pending = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .path()
-                    .to_string_lossy()
-                    .ends_with(".pending")
-            })
-            .count();
-        assert_eq!(pending, 0, "no pending file left");
+        assert_eq!(pending_files(dir.path()), 0, "no pending file left");
     }
 }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use latchkey_store::testing::{fresh_postgres_database, postgres_server};
 use serde_json::json;
 
-use crate::process::{bootstrap, call, create_token, free_port, verify, Node, LATCHKEY};
+use crate::process::{
+    bootstrap, call, create_token, free_port, pending_files, verify, Node, LATCHKEY,
+};
 
 /// How long until `node` answers `secret`'s verify with `want` (polling every 5 ms, at
 /// most 5 s).
@@ -54,17 +56,11 @@ async fn nodes_starting_together_on_an_empty_database_create_one_admin() {
         a.log(),
         b.log()
     );
-    let leftovers = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .to_string_lossy()
-                .ends_with(".pending")
-        })
-        .count();
-    assert_eq!(leftovers, 0, "no pending secret file is left behind");
+    assert_eq!(
+        pending_files(dir.path()),
+        0,
+        "no pending secret file is left behind"
+    );
     let secret = std::fs::read_to_string(&files[0])
         .unwrap()
         .trim()

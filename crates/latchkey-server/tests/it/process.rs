@@ -168,6 +168,20 @@ pub fn bootstrap_json(database: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// How many first-admin `.pending` files are left in `dir`.
+pub fn pending_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .to_string_lossy()
+                .ends_with(".pending")
+        })
+        .count()
+}
+
 /// `latchkey bootstrap` on `database`: (admin secret, user id).
 pub fn bootstrap(database: &str) -> (String, String) {
     let admin = bootstrap_json(database);

@@ -311,7 +311,7 @@ async fn every_list_and_text_of_a_token_is_bounded() {
         create_fails(&app, body, 400, 1017, &pointer).await;
     }
     let at_limit = json!({"key": "k".repeat(256), "value": "v".repeat(256)});
-    let body = with_policy(policy_with(vec![group(at_limit)], one_zone.clone()));
+    let body = with_policy(policy_with(vec![group(at_limit.clone())], one_zone.clone()));
     app.create(Family::User, body).await;
 
     let policies: Vec<Value> = (0..33).map(|_| allow(DNS_READ, zone)).collect();
@@ -354,8 +354,7 @@ async fn every_list_and_text_of_a_token_is_bounded() {
     }
 
     // Each list within its limit, but all of them at once: the whole is bounded too.
-    let full_meta = json!({"key": "k".repeat(256), "value": "v".repeat(256)});
-    let groups: Vec<Value> = (0..32).map(|_| group(full_meta.clone())).collect();
+    let groups: Vec<Value> = (0..32).map(|_| group(at_limit.clone())).collect();
     let policies: Vec<Value> = (0..32)
         .map(|_| policy_with(groups.clone(), one_zone.clone()))
         .collect();
