@@ -5,10 +5,10 @@
 //! in the same transaction: a write that cannot be audited does not happen.
 
 mod error;
-pub mod group_commit;
 mod model;
 mod postgres;
 mod rows;
+mod shared;
 mod sqlite;
 pub mod testing;
 

@@ -16,22 +16,15 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use latchkey_core::{AuditEntry, AuditEvent, Id, Owner, SecretHash, Token};
+use latchkey_core::{AuditEntry, AuditEvent, SecretHash, Token};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use sqlx::{Executor, PgConnection, PgPool, Postgres};
-use time::OffsetDateTime;
+use sqlx::{PgConnection, PgPool, Postgres};
 use tokio::sync::mpsc;
 
-use crate::error::{conflict_if_unique, foreign_key_violation, found, StoreError};
-use crate::model::{
-    Account, AuditQuery, Direction, LastUse, ListQuery, NewAdmin, Page, StoredToken, User,
-};
-use crate::rows::{
-    self, AccountRow, AuditRow, AuditValues, ExportRow, StoredRow, TokenRow, UserRow,
-    AUDIT_COLUMNS, TOKEN_COLUMNS,
-};
-use crate::{Change, Store};
+use crate::error::StoreError;
+use crate::model::LastUse;
+use crate::rows::{self, AuditValues, AUDIT_COLUMNS};
+use crate::Change;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -60,148 +53,15 @@ impl PgStore {
         MIGRATOR.run(&pool).await?;
         Ok(PgStore { pool })
     }
-
-    /// Nothing touched by a conditional write: the token is gone (`NotFound`) or at another
-    /// revision (`Changed`).
-    async fn changed_unless_gone(
-        &self,
-        owner: Owner,
-        id: Id,
-        rows_affected: u64,
-    ) -> Result<(), StoreError> {
-        if rows_affected > 0 {
-            return Ok(());
-        }
-        let (kind, owner_id) = rows::owner_columns(owner);
-        let exists: Option<(i32,)> = sqlx::query_as(
-            "SELECT 1 FROM tokens WHERE id = $1 AND owner_kind = $2 AND owner_id = $3",
-        )
-        .bind(id.to_string())
-        .bind(kind)
-        .bind(owner_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Err(if exists.is_some() {
-            StoreError::Changed
-        } else {
-            StoreError::NotFound
-        })
-    }
 }
 
-#[async_trait]
-impl Store for PgStore {
-    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
-        insert_user(&self.pool, user).await
-    }
-
-    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        sqlx::query_as::<_, UserRow>(
-            "SELECT id, email, created_on FROM users ORDER BY created_on, seq",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(User::try_from)
-        .collect()
-    }
-
-    async fn user(&self, id: Id) -> Result<Option<User>, StoreError> {
-        sqlx::query_as::<_, UserRow>("SELECT id, email, created_on FROM users WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .map(User::try_from)
-            .transpose()
-    }
-
-    async fn account(&self, id: Id) -> Result<Option<Account>, StoreError> {
-        sqlx::query_as::<_, AccountRow>("SELECT id, name, created_on FROM accounts WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .map(Account::try_from)
-            .transpose()
-    }
-
-    async fn count_users(&self) -> Result<u64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n as u64)
-    }
-
-    async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
-        insert_account(&self.pool, account).await
-    }
-
-    async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        sqlx::query_as::<_, AccountRow>(
-            "SELECT id, name, created_on FROM accounts ORDER BY created_on, seq",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(Account::try_from)
-        .collect()
-    }
-
-    async fn add_member(
-        &self,
-        account: Id,
-        user: Id,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        insert_membership(&self.pool, account, user, now).await
-    }
-
-    async fn remove_member(&self, account: Id, user: Id) -> Result<(), StoreError> {
-        let done = sqlx::query("DELETE FROM memberships WHERE account_id = $1 AND user_id = $2")
-            .bind(account.to_string())
-            .bind(user.to_string())
-            .execute(&self.pool)
-            .await?;
-        found(done.rows_affected())
-    }
-
-    async fn list_members(&self, account: Id) -> Result<Vec<User>, StoreError> {
-        sqlx::query_as::<_, UserRow>(
-            "SELECT u.id, u.email, u.created_on FROM users u \
-             JOIN memberships m ON m.user_id = u.id WHERE m.account_id = $1 \
-             ORDER BY m.created_on, u.email",
-        )
-        .bind(account.to_string())
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(User::try_from)
-        .collect()
-    }
-
-    async fn accounts_of(&self, user: Id) -> Result<Vec<Account>, StoreError> {
-        sqlx::query_as::<_, AccountRow>(
-            "SELECT a.id, a.name, a.created_on FROM accounts a \
-             JOIN memberships m ON m.account_id = a.id WHERE m.user_id = $1 \
-             ORDER BY a.created_on, a.seq",
-        )
-        .bind(user.to_string())
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(Account::try_from)
-        .collect()
-    }
-
-    async fn is_member(&self, account: Id, user: Id) -> Result<bool, StoreError> {
-        let row: Option<(i32,)> =
-            sqlx::query_as("SELECT 1 FROM memberships WHERE account_id = $1 AND user_id = $2")
-                .bind(account.to_string())
-                .bind(user.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.is_some())
-    }
-
+crate::shared::store_impl! {
+    store: PgStore,
+    database: Postgres,
+    reader: pool,
+    writer: pool,
+    insertion_order: "seq",
+    own: {
     /// Inserts, then reads the owner's count (which the insert's trigger raised and holds
     /// locked until commit) and rolls back if it is over `quota`.
     async fn insert_token(
@@ -212,7 +72,7 @@ impl Store for PgStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        insert_token(&mut *tx, token, hash).await?;
+        insert_token_row(&mut *tx, token, hash).await?;
         let (kind, owner_id) = rows::owner_columns(token.owner);
         let (n,): (i64,) =
             sqlx::query_as("SELECT n FROM token_counts WHERE owner_kind = $1 AND owner_id = $2")
@@ -227,205 +87,6 @@ impl Store for PgStore {
         append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError> {
-        sqlx::query_as::<_, StoredRow>(&format!(
-            "SELECT seq, {TOKEN_COLUMNS} FROM tokens WHERE secret_hash = $1"
-        ))
-        .bind(&hash.as_bytes()[..])
-        .fetch_optional(&self.pool)
-        .await?
-        .map(StoredToken::try_from)
-        .transpose()
-    }
-
-    async fn get_token(&self, owner: Owner, id: Id) -> Result<Option<Token>, StoreError> {
-        let (kind, owner_id) = rows::owner_columns(owner);
-        sqlx::query_as::<_, TokenRow>(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1 AND owner_kind = $2 AND owner_id = $3"
-        ))
-        .bind(id.to_string())
-        .bind(kind)
-        .bind(owner_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(Token::try_from)
-        .transpose()
-    }
-
-    async fn list_tokens(
-        &self,
-        owner: Owner,
-        query: &ListQuery,
-    ) -> Result<Page<Token>, StoreError> {
-        let (kind, owner_id) = rows::owner_columns(owner);
-        let filter = if query.include_expired {
-            "owner_kind = $1 AND owner_id = $2 AND $3::BIGINT IS NOT NULL"
-        } else {
-            "owner_kind = $1 AND owner_id = $2 AND status <> 'expired' \
-             AND (expires_on IS NULL OR expires_on > $3)"
-        };
-        let order = match query.direction {
-            Direction::Asc => "issued_on ASC, seq ASC",
-            Direction::Desc => "issued_on DESC, seq DESC",
-        };
-        let now = rows::secs(query.now);
-        let offset = query.page.saturating_sub(1).saturating_mul(query.per_page);
-        let (total,): (i64,) =
-            sqlx::query_as(&format!("SELECT COUNT(*) FROM tokens WHERE {filter}"))
-                .bind(kind)
-                .bind(&owner_id)
-                .bind(now)
-                .fetch_one(&self.pool)
-                .await?;
-        let items = sqlx::query_as::<_, TokenRow>(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE {filter} ORDER BY {order} LIMIT $4 OFFSET $5"
-        ))
-        .bind(kind)
-        .bind(&owner_id)
-        .bind(now)
-        .bind(i64::try_from(query.per_page).unwrap_or(i64::MAX))
-        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(Token::try_from)
-        .collect::<Result<_, _>>()?;
-        Ok(Page {
-            items,
-            total: total as u64,
-        })
-    }
-
-    async fn update_token(&self, token: &Token, audit: &AuditEvent) -> Result<(), StoreError> {
-        let (kind, owner_id) = rows::owner_columns(token.owner);
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE tokens SET name = $1, status = $2, modified_on = $3, not_before = $4, \
-             expires_on = $5, policies = $6, condition = $7, revision = revision + 1 \
-             WHERE id = $8 AND owner_kind = $9 AND owner_id = $10 AND revision = $11",
-        )
-        .bind(&token.name)
-        .bind(token.status.as_str())
-        .bind(rows::secs(token.modified_on))
-        .bind(token.not_before.map(rows::secs))
-        .bind(token.expires_on.map(rows::secs))
-        .bind(rows::policies_json(token))
-        .bind(rows::condition_json(token))
-        .bind(token.id.to_string())
-        .bind(kind)
-        .bind(owner_id)
-        .bind(rows::revision(token))
-        .execute(&mut *tx)
-        .await?;
-        commit_audited(tx, done.rows_affected(), audit).await?;
-        self.changed_unless_gone(token.owner, token.id, done.rows_affected())
-            .await
-    }
-
-    async fn roll_token(
-        &self,
-        owner: Owner,
-        id: Id,
-        revision: u64,
-        hash: &SecretHash,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        let (kind, owner_id) = rows::owner_columns(owner);
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE tokens SET secret_hash = $1, revision = revision + 1 \
-             WHERE id = $2 AND owner_kind = $3 AND owner_id = $4 AND revision = $5",
-        )
-        .bind(&hash.as_bytes()[..])
-        .bind(id.to_string())
-        .bind(kind)
-        .bind(owner_id)
-        .bind(i64::try_from(revision).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await?;
-        commit_audited(tx, done.rows_affected(), audit).await?;
-        self.changed_unless_gone(owner, id, done.rows_affected())
-            .await
-    }
-
-    async fn delete_token(
-        &self,
-        owner: Owner,
-        id: Id,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        let (kind, owner_id) = rows::owner_columns(owner);
-        let mut tx = self.pool.begin().await?;
-        let done =
-            sqlx::query("DELETE FROM tokens WHERE id = $1 AND owner_kind = $2 AND owner_id = $3")
-                .bind(id.to_string())
-                .bind(kind)
-                .bind(owner_id)
-                .execute(&mut *tx)
-                .await?;
-        commit_audited(tx, done.rows_affected(), audit).await?;
-        found(done.rows_affected())
-    }
-
-    async fn import_tokens(
-        &self,
-        tokens: &[(Token, SecretHash)],
-        audit: &AuditEvent,
-    ) -> Result<u64, StoreError> {
-        // 14 parameters a row; PostgreSQL allows 65535 per statement.
-        const ROWS_PER_STATEMENT: usize = 2000;
-        let mut tx = self.pool.begin().await?;
-        for chunk in tokens.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = sqlx::QueryBuilder::<Postgres>::new(
-                "INSERT INTO tokens (id, owner_kind, owner_id, name, status, secret_hash, \
-                 issued_on, modified_on, last_used_on, not_before, expires_on, policies, \
-                 condition, revision) ",
-            );
-            insert.push_values(chunk, |mut row, (token, hash)| {
-                let (kind, owner_id) = rows::owner_columns(token.owner);
-                row.push_bind(token.id.to_string())
-                    .push_bind(kind)
-                    .push_bind(owner_id)
-                    .push_bind(token.name.clone())
-                    .push_bind(token.status.as_str())
-                    .push_bind(hash.as_bytes().to_vec())
-                    .push_bind(rows::secs(token.issued_on))
-                    .push_bind(rows::secs(token.modified_on))
-                    .push_bind(token.last_used_on.map(rows::secs))
-                    .push_bind(token.not_before.map(rows::secs))
-                    .push_bind(token.expires_on.map(rows::secs))
-                    .push_bind(rows::policies_json(token))
-                    .push_bind(rows::condition_json(token))
-                    .push_bind(rows::revision(token));
-            });
-            insert
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(conflict_if_unique(|| {
-                    "a token id or secret already exists".into()
-                }))?;
-        }
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(tokens.len() as u64)
-    }
-
-    async fn export_tokens(
-        &self,
-        cursor: u64,
-        limit: u64,
-    ) -> Result<Vec<(u64, Token, SecretHash)>, StoreError> {
-        let rows = sqlx::query_as::<_, ExportRow>(&format!(
-            "SELECT seq, secret_hash, {TOKEN_COLUMNS} FROM tokens WHERE seq > $1 ORDER BY seq LIMIT $2"
-        ))
-        .bind(i64::try_from(cursor).unwrap_or(i64::MAX))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(ExportRow::into_parts).collect()
     }
 
     async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StoreError> {
@@ -462,95 +123,6 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn create_admin(&self, admin: &NewAdmin, audit: &AuditEvent) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        insert_user(&mut *tx, &admin.user).await?;
-        insert_account(&mut *tx, &admin.account).await?;
-        insert_membership(
-            &mut *tx,
-            admin.account.id,
-            admin.user.id,
-            admin.user.created_on,
-        )
-        .await?;
-        insert_token(&mut *tx, &admin.token, &admin.hash).await?;
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn append_audit(&self, audit: &AuditEvent) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn list_audit(
-        &self,
-        owner: Owner,
-        query: &AuditQuery,
-    ) -> Result<Page<AuditEntry>, StoreError> {
-        let (kind, owner_id) = rows::owner_columns(owner);
-        let filter = "owner_kind = $1 AND owner_id = $2 AND at >= $3 AND at < $4";
-        let since = query.since.map_or(i64::MIN, rows::secs);
-        let before = query.before.map_or(i64::MAX, rows::secs);
-        let order = match query.direction {
-            Direction::Asc => "seq ASC",
-            Direction::Desc => "seq DESC",
-        };
-        let (total,): (i64,) =
-            sqlx::query_as(&format!("SELECT COUNT(*) FROM audit_log WHERE {filter}"))
-                .bind(kind)
-                .bind(&owner_id)
-                .bind(since)
-                .bind(before)
-                .fetch_one(&self.pool)
-                .await?;
-        let offset = query.page.saturating_sub(1).saturating_mul(query.per_page);
-        let items = sqlx::query_as::<_, AuditRow>(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE {filter} ORDER BY {order} \
-             LIMIT $5 OFFSET $6"
-        ))
-        .bind(kind)
-        .bind(&owner_id)
-        .bind(since)
-        .bind(before)
-        .bind(i64::try_from(query.per_page).unwrap_or(i64::MAX))
-        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(AuditEntry::try_from)
-        .collect::<Result<_, _>>()?;
-        Ok(Page {
-            items,
-            total: total as u64,
-        })
-    }
-
-    async fn audit_entries(
-        &self,
-        after_seq: u64,
-        limit: u64,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
-        sqlx::query_as::<_, AuditRow>(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
-        ))
-        .bind(i64::try_from(after_seq).unwrap_or(i64::MAX))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(AuditEntry::try_from)
-        .collect()
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
     fn pools(&self) -> Vec<crate::PoolUse> {
         vec![crate::pool_use("main", &self.pool)]
     }
@@ -559,6 +131,7 @@ impl Store for PgStore {
         let (changes, receiver) = mpsc::channel(4096);
         tokio::spawn(listen(self.pool.clone(), changes));
         Some(receiver)
+    }
     }
 }
 
@@ -622,105 +195,6 @@ fn parse_change(payload: &str) -> Option<Change> {
     })
 }
 
-async fn insert_user<'e>(
-    db: impl Executor<'e, Database = Postgres>,
-    user: &User,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO users (id, email, created_on) VALUES ($1, $2, $3)")
-        .bind(user.id.to_string())
-        .bind(&user.email)
-        .bind(rows::secs(user.created_on))
-        .execute(db)
-        .await
-        .map_err(conflict_if_unique(|| {
-            format!("a user with email {} exists", user.email)
-        }))?;
-    Ok(())
-}
-
-async fn insert_account<'e>(
-    db: impl Executor<'e, Database = Postgres>,
-    account: &Account,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO accounts (id, name, created_on) VALUES ($1, $2, $3)")
-        .bind(account.id.to_string())
-        .bind(&account.name)
-        .bind(rows::secs(account.created_on))
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
-async fn insert_membership<'e>(
-    db: impl Executor<'e, Database = Postgres>,
-    account: Id,
-    user: Id,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO memberships (account_id, user_id, created_on) VALUES ($1, $2, $3)")
-        .bind(account.to_string())
-        .bind(user.to_string())
-        .bind(rows::secs(now))
-        .execute(db)
-        .await
-        .map_err(|e| {
-            if foreign_key_violation(&e) {
-                StoreError::NotFound
-            } else {
-                conflict_if_unique(|| format!("user {user} is already a member of {account}"))(e)
-            }
-        })?;
-    Ok(())
-}
-
-async fn insert_token<'e>(
-    db: impl Executor<'e, Database = Postgres>,
-    token: &Token,
-    hash: &SecretHash,
-) -> Result<(), StoreError> {
-    let (kind, owner_id) = rows::owner_columns(token.owner);
-    sqlx::query(
-        "INSERT INTO tokens (id, owner_kind, owner_id, name, status, secret_hash, issued_on, \
-         modified_on, last_used_on, not_before, expires_on, policies, condition, revision) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(token.id.to_string())
-    .bind(kind)
-    .bind(owner_id)
-    .bind(&token.name)
-    .bind(token.status.as_str())
-    .bind(&hash.as_bytes()[..])
-    .bind(rows::secs(token.issued_on))
-    .bind(rows::secs(token.modified_on))
-    .bind(token.last_used_on.map(rows::secs))
-    .bind(token.not_before.map(rows::secs))
-    .bind(token.expires_on.map(rows::secs))
-    .bind(rows::policies_json(token))
-    .bind(rows::condition_json(token))
-    .bind(rows::revision(token))
-    .execute(db)
-    .await
-    .map_err(conflict_if_unique(|| {
-        "token id or secret already exists".into()
-    }))?;
-    Ok(())
-}
-
-/// Commits a one-row write with its audit entry, or rolls back when it touched no row.
-async fn commit_audited(
-    mut tx: sqlx::Transaction<'_, Postgres>,
-    rows_affected: u64,
-    audit: &AuditEvent,
-) -> Result<(), StoreError> {
-    if rows_affected == 1 {
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-    } else {
-        tx.rollback().await?;
-    }
-    Ok(())
-}
-
 /// Appends `event` to the audit chain inside the caller's transaction. The head row is
 /// locked (`FOR UPDATE`) until commit, so appends from every node follow one another; it
 /// is the last lock a write takes, so it cannot deadlock with the token rows.
@@ -762,6 +236,7 @@ async fn append_audit(tx: &mut PgConnection, event: &AuditEvent) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use latchkey_core::Id;
 
     #[test]
     fn notifications_parse_as_the_triggers_write_them() {

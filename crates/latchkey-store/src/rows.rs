@@ -32,6 +32,16 @@ pub(crate) struct TokenRow {
 pub(crate) const TOKEN_COLUMNS: &str = "id, owner_kind, owner_id, name, status, issued_on, \
      modified_on, last_used_on, not_before, expires_on, policies, condition, revision";
 
+/// The columns an insert into `tokens` names, in the order both backends bind them (a
+/// macro, so that statements can be built with `concat!`).
+macro_rules! token_insert_columns {
+    () => {
+        "id, owner_kind, owner_id, name, status, secret_hash, issued_on, modified_on, \
+         last_used_on, not_before, expires_on, policies, condition, revision"
+    };
+}
+pub(crate) use token_insert_columns;
+
 /// A token row with its row number, as [`crate::Store::token_by_hash`] reads it.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct StoredRow {

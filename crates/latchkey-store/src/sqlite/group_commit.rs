@@ -87,7 +87,8 @@ async fn commit(writer: &SqlitePool, batch: Vec<Job>) {
     };
     let mut outcomes = Vec::with_capacity(batch.len());
     for job in &batch {
-        let outcome = crate::sqlite::insert_token(&mut *tx, &job.token, &job.hash, job.quota).await;
+        let outcome =
+            super::insert_token_within_quota(&mut *tx, &job.token, &job.hash, job.quota).await;
         if let Err(e @ (StoreError::Backend(_) | StoreError::Unavailable(_))) = &outcome {
             // Not a refusal of this insert but a failing database: nothing is committed.
             let why = e.to_string();
@@ -103,7 +104,7 @@ async fn commit(writer: &SqlitePool, batch: Vec<Job>) {
         .filter(|(_, outcome)| outcome.is_ok())
         .map(|(job, _)| job.audit.clone())
         .collect();
-    if let Err(e) = crate::sqlite::append_audits(&mut tx, &audits).await {
+    if let Err(e) = super::append_audits(&mut tx, &audits).await {
         let _ = tx.rollback().await;
         return fail_all(batch, e.to_string());
     }
