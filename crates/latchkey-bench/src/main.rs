@@ -210,12 +210,13 @@ async fn bare(listen: SocketAddr) -> anyhow::Result<()> {
         .await
         .context("binding")?;
     // The same connection loop as `latchkey serve`, so the ceiling is the same HTTP stack.
-    let timeouts = latchkey_server::http::ConnectionLimits {
+    let timeouts = latchkey_server::serve::connections::ConnectionLimits {
         header: std::time::Duration::from_secs(10),
         shutdown_grace: std::time::Duration::from_secs(1),
         max_connections: 10_000,
     };
-    latchkey_server::http::serve(listener, app, timeouts, std::future::pending()).await;
+    latchkey_server::serve::connections::serve(listener, app, timeouts, std::future::pending())
+        .await;
     Ok(())
 }
 

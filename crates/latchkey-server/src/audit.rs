@@ -90,7 +90,7 @@ pub fn to_wire(entry: &AuditEntry) -> api::AuditLogEntry {
 }
 
 /// Writes an entry for each address refused for failed authentications since the last
-/// call (see [`crate::rate_limit`]); `serve` calls it every second. A refused address is not
+/// call (see [`crate::auth::rate_limit`]); `serve` calls it every second. A refused address is not
 /// a write, so a failure here is logged, not returned to any client.
 pub async fn record_throttled(state: &AppState, now: std::time::Instant, all: bool) {
     let bursts = state.rates.take_bursts(now, all);

@@ -1,39 +1,28 @@
-//! latchkey's HTTP service: Cloudflare's API v4 token endpoints on axum.
+//! latchkey's server: Cloudflare's API v4 token endpoints on axum, and the `latchkey` command.
 //!
-//! Request path: router ([`app`]) -> [`auth::Principal`] extractor (header, secret format,
-//! SHA-256, store, status/time/address) -> handler -> [`authz`] (the evaluator in
-//! latchkey-core) -> store -> envelope JSON. Every failure is an [`error::ApiError`].
+//! - [`http`]: the router (every route listed once, in [`http::routes`]), the handlers, the
+//!   extractors, the error envelope and the OpenAPI document.
+//! - [`auth`]: who is calling (bearer authentication, the client's address), what they may
+//!   do (authorization against the evaluator in latchkey-core), and rate limits.
+//! - [`caches`]: the token cache, the membership cache and the batched last-use times.
+//! - [`serve`]: `latchkey serve`: start-up, the connection loop, background tasks.
+//! - [`cli`]: the other commands, their settings, export/import and the API client commands.
+//!
+//! Request path: connection loop ([`serve::connections`]) -> router -> [`auth::Principal`]
+//! extractor -> handler -> [`auth::authz`] -> store -> envelope JSON. Every failure is an
+//! [`http::error::ApiError`]. ARCHITECTURE.md at the repository's root draws the whole map.
 
 pub mod admin;
-pub mod app;
 pub mod audit;
 pub mod auth;
-pub mod authz;
-pub mod cache;
+pub mod caches;
 pub mod cli;
-pub mod client_ip;
-pub mod config;
-pub mod convert;
-pub mod dashboard;
-pub mod error;
-pub mod extract;
-pub mod handlers;
 pub mod http;
-pub mod last_used;
 pub mod logs;
-pub mod memberships;
-pub mod metrics;
-pub mod observe;
-pub mod openapi;
-pub mod per_thread;
-pub mod permission_groups_file;
-pub mod rate_limit;
-pub mod remote;
-pub mod reply;
-pub mod request_id;
+pub(crate) mod metrics;
+pub(crate) mod per_thread;
 pub mod serve;
 pub mod state;
-pub mod transfer;
 
-pub use app::router;
+pub use http::routes::router;
 pub use state::{AppState, Limits};

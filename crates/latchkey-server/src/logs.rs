@@ -1,7 +1,7 @@
 //! Log output: `tracing` events to stderr, as text or JSON lines, each one written while a
 //! request is handled carrying that request's id.
 //!
-//! The id travels in a task-local ([`crate::observe::RequestContext`]) rather than in a
+//! The id travels in a task-local ([`crate::http::observe::RequestContext`]) rather than in a
 //! tracing span: a span per request cost about a tenth of verify's throughput (the formatter
 //! renders a span's fields when it is created, for every request, logged or not), where the
 //! task-local costs nothing until a line is written. The id is added to the line by [`WithRequestId`]:
@@ -17,7 +17,14 @@ use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormat;
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `2026-11-24T01:02:03Z  INFO latchkey_server::...: message fields request_id=...`
+    Text,
+    /// `{"request_id":..., "timestamp":..., "level":"INFO", "fields":{...}, "target":...}`
+    Json,
+}
 
 /// Installs the process's log output: `RUST_LOG` filters (default `info`), stderr, text
 /// or JSON.
@@ -63,7 +70,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let Some(id) = crate::observe::with_request_id(HeaderValue::clone) else {
+        let Some(id) = crate::http::observe::with_request_id(HeaderValue::clone) else {
             return self.inner.format_event(ctx, writer, event);
         };
         // Ids are 1 to 64 of `A-Z a-z 0-9 . _ -` (see `request_id`): nothing to escape.

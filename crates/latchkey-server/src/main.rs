@@ -5,7 +5,7 @@ use latchkey_server::cli::Cli;
 
 fn main() -> anyhow::Result<()> {
     limit_malloc_arenas();
-    let args = latchkey_server::config::expand(std::env::args_os().collect())?;
+    let args = latchkey_server::cli::config::expand(std::env::args_os().collect())?;
     let cli = Cli::parse_from(args);
     latchkey_server::logs::init(cli.log_format);
     tokio::runtime::Builder::new_multi_thread()

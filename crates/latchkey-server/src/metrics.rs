@@ -14,16 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::{IntoResponse, Response};
 use latchkey_core::Unusable;
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::auth::{Failure, Unknown};
 use crate::per_thread::PerThread;
-use crate::state::AppState;
 
 /// Name of the request histogram.
 pub const REQUEST_SECONDS: &str = "latchkey_http_request_duration_seconds";
@@ -168,20 +163,32 @@ fn publish_hot() {
     }
 }
 
+/// How an authentication ended, as `latchkey_authentications_total` labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// A usable token.
+    Ok = 0,
+    /// No credentials.
+    Missing = 1,
+    /// Global API Key headers.
+    GlobalKey = 2,
+    /// An `Authorization` header that is not `Bearer <token68>`.
+    MalformedHeader = 3,
+    /// A credential that is no latchkey token.
+    NotAToken = 4,
+    /// A disabled token.
+    Disabled = 5,
+    /// An expired token.
+    Expired = 6,
+    /// A token not valid yet.
+    NotYetValid = 7,
+    /// A token refused from this address.
+    AddressRefused = 8,
+}
+
 /// Counts one authentication by its outcome.
-pub fn authentication(failure: Option<Failure>) {
-    let index = match failure {
-        None => 0,
-        Some(Failure::Unknown(Unknown::Missing)) => 1,
-        Some(Failure::Unknown(Unknown::GlobalKey)) => 2,
-        Some(Failure::Unknown(Unknown::MalformedHeader)) => 3,
-        Some(Failure::Unknown(Unknown::NotAToken)) => 4,
-        Some(Failure::Refused(Unusable::Disabled)) => 5,
-        Some(Failure::Refused(Unusable::Expired)) => 6,
-        Some(Failure::Refused(Unusable::NotYetValid)) => 7,
-        Some(Failure::Refused(Unusable::AddressRefused(_))) => 8,
-    };
-    count(AUTH_AT + index);
+pub fn authentication(outcome: AuthOutcome) {
+    count(AUTH_AT + outcome as usize);
 }
 
 /// Counts one answer of the authorize endpoints, by its reason (which says whether it
@@ -222,19 +229,11 @@ pub fn rate_limited(limit: &'static str) {
     metrics::counter!("latchkey_rate_limited_total", "limit" => limit).increment(1);
 }
 
-/// `GET /metrics`: the Prometheus text format.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    operation_id = "latchkey-metrics",
-    summary = "Prometheus metrics",
-    tag = "Health",
-    security(()),
-    responses((status = 200, description = "Counters, gauges and histograms in Prometheus' text format", content_type = "text/plain", body = String)),
-)]
-pub async fn serve(State(state): State<AppState>) -> Response {
+/// Sets the gauges read at a scrape, hands over the hot counters, and renders every metric
+/// in Prometheus' text format.
+pub fn render(gauges: Gauges) -> String {
     let handle = handle();
-    for pool in state.store.pools() {
+    for pool in gauges.pools {
         let busy = pool.open.saturating_sub(pool.idle);
         metrics::gauge!("latchkey_db_pool_connections", "pool" => pool.name, "state" => "idle")
             .set(f64::from(pool.idle));
@@ -243,15 +242,23 @@ pub async fn serve(State(state): State<AppState>) -> Response {
         metrics::gauge!("latchkey_db_pool_max_connections", "pool" => pool.name)
             .set(f64::from(pool.max));
     }
-    metrics::gauge!("latchkey_token_cache_entries").set(state.cache.len() as f64);
-    let (pending, lag) = state.last_used.backlog();
-    metrics::gauge!("latchkey_last_used_pending").set(pending as f64);
-    metrics::gauge!("latchkey_last_used_flush_lag_seconds").set(lag.as_secs_f64());
+    metrics::gauge!("latchkey_token_cache_entries").set(gauges.cached_tokens as f64);
+    metrics::gauge!("latchkey_last_used_pending").set(gauges.last_used_pending as f64);
+    metrics::gauge!("latchkey_last_used_flush_lag_seconds").set(gauges.last_used_lag.as_secs_f64());
     publish_hot();
     handle.run_upkeep();
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        handle.render(),
-    )
-        .into_response()
+    handle.render()
+}
+
+/// What a scrape reads from the running server.
+#[derive(Debug)]
+pub struct Gauges {
+    /// The store's connection pools.
+    pub pools: Vec<latchkey_store::PoolUse>,
+    /// Tokens in the token cache.
+    pub cached_tokens: usize,
+    /// Last-use times waiting for the next flush.
+    pub last_used_pending: usize,
+    /// How far the oldest of them lags.
+    pub last_used_lag: Duration,
 }

@@ -7,10 +7,10 @@ use ipnet::IpNet;
 use latchkey_core::{Catalogue, Clock};
 use latchkey_store::{Change, Store};
 
-use crate::cache::TokenCache;
-use crate::last_used::LastUsed;
-use crate::memberships::MembershipCache;
-use crate::rate_limit::RateLimits;
+use crate::auth::rate_limit::RateLimits;
+use crate::caches::last_used::LastUsed;
+use crate::caches::memberships::MembershipCache;
+use crate::caches::tokens::TokenCache;
 
 /// Limits that shape the API's behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub struct Shared {
     pub cache: Arc<TokenCache>,
     /// Membership answers.
     pub memberships: Arc<MembershipCache>,
-    /// Proxies whose `X-Forwarded-For` is believed (see [`crate::client_ip`]).
+    /// Proxies whose `X-Forwarded-For` is believed (see [`crate::auth::client_ip`]).
     pub trusted_proxies: Arc<[IpNet]>,
     /// Whether a token may only create tokens within its own grants.
     pub strict_delegation: bool,

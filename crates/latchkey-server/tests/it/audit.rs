@@ -153,7 +153,7 @@ async fn a_throttled_address_is_recorded() {
             .await;
     }
     // Written when the burst ends: quiet for the failure period.
-    let ended = std::time::Instant::now() + latchkey_server::rate_limit::FAILURE_PERIOD;
+    let ended = std::time::Instant::now() + latchkey_server::auth::rate_limit::FAILURE_PERIOD;
     audit::record_throttled(&app.state, std::time::Instant::now(), false).await;
     let before = app.state.store.audit_entries(0, 100).await.unwrap().len();
     audit::record_throttled(&app.state, ended, false).await;

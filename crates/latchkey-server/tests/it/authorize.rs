@@ -14,7 +14,7 @@ const ORDERS_READ: &str = "5f3b0e2a9c6d4e8f9a1b2c3d4e5f6a7b";
 /// An app whose catalogue has the operator group "Orders Read" (account and zone scopes).
 async fn app_with_orders() -> TestApp {
     let mut app = TestApp::new().await;
-    let catalogue = latchkey_server::permission_groups_file::parse(&format!(
+    let catalogue = latchkey_server::serve::permission_groups_file::parse(&format!(
         r#"
         [[group]]
         id = "{ORDERS_READ}"

@@ -1,4 +1,4 @@
-//! The connection loop of `latchkey serve` (see `latchkey_server::http`): slow, silent,
+//! The connection loop of `latchkey serve` (see `latchkey_server::serve::connections`): slow, silent,
 //! idle and oversized clients are cut off, and SIGTERM ends the process within its grace
 //! period with last-use times written.
 

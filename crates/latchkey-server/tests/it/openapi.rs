@@ -16,7 +16,7 @@ use crate::kit::*;
 const CLOUDFLARE: &str = include_str!("cloudflare-tokens.openapi.json");
 
 fn ours() -> Value {
-    latchkey_server::openapi::document()
+    latchkey_server::http::routes::document()
 }
 
 #[test]

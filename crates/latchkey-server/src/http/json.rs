@@ -5,7 +5,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Room reserved for an answer before serialising it: a verify or authorize envelope fits, so
 /// the hot paths serialise without growing the buffer (axum's `Json` starts at 128 bytes,

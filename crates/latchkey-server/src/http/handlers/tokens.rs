@@ -1,6 +1,6 @@
 //! List, create, get, update, delete and roll.
 
-use crate::reply::Json;
+use crate::http::json::Json;
 use axum::extract::State;
 use axum::http::Uri;
 use latchkey_api::{self as api, Envelope, ResultInfo};
@@ -11,16 +11,17 @@ use serde_json::json;
 
 use crate::audit;
 use crate::auth::Principal;
-use crate::authz::{authorize, check_grantable, Op};
-use crate::convert;
-use crate::error::{codes, ApiError};
-use crate::extract::{Family, JsonBody, ListParams, RollBody, TokenId};
+use crate::http::authz::{authorize, check_grantable, Op};
+use crate::http::error::{codes, ApiError};
+use crate::http::extract::{Family, JsonBody, ListParams, RollBody, TokenId};
+use crate::http::openapi::FailureResponse;
+use crate::http::wire;
 use crate::state::AppState;
 
 type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
 
 fn render(state: &AppState, token: &Token) -> api::Token {
-    convert::token(
+    wire::token(
         &state.catalogue,
         token,
         state.clock.now(),
@@ -34,9 +35,9 @@ async fn grantable_fields(
     state: &AppState,
     caller: &Token,
     owner: Owner,
-    body: convert::TokenBody<'_>,
-) -> Result<convert::TokenFields, ApiError> {
-    let fields = convert::token_fields(&state.catalogue, body)?;
+    body: wire::TokenBody<'_>,
+) -> Result<wire::TokenFields, ApiError> {
+    let fields = wire::token_fields(&state.catalogue, body)?;
     check_grantable(state, owner, &fields.policies).await?;
     let grant = Grant {
         policies: &fields.policies,
@@ -90,13 +91,13 @@ fn not_found_at(uri: &Uri) -> impl Fn(StoreError) -> ApiError + '_ {
     params(
         ("page" = Option<u64>, Query, description = "Page, from 1 (default 1).", minimum = 1),
         ("per_page" = Option<u64>, Query, description = "Tokens per page, 5 to 50 (default 20).", minimum = 5, maximum = 50),
-        ("direction" = Option<crate::openapi::Direction>, Query, description = "`asc` (default: oldest first) or `desc`."),
+        ("direction" = Option<crate::http::openapi::Direction>, Query, description = "`asc` (default: oldest first) or `desc`."),
         ("include_expired" = Option<bool>, Query, description = "Include expired tokens (default false)."),
     ),
     security(("api_token" = [])),
     responses(
         (status = 200, description = "One page of the owner's tokens, oldest first unless `direction=desc`", body = api::Envelope<Vec<api::Token>>),
-        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+        (status = "4XX", response = inline(FailureResponse)),
     ),
 )]
 pub async fn list(
@@ -133,7 +134,7 @@ pub async fn list(
     security(("api_token" = [])),
     responses(
         (status = 200, description = "The new token; its secret is in `value`, in this answer only", body = api::Envelope<api::Token>),
-        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+        (status = "4XX", response = inline(FailureResponse)),
     ),
 )]
 pub async fn create(
@@ -192,7 +193,7 @@ pub async fn create(
     security(("api_token" = [])),
     responses(
         (status = 200, description = "The token", body = api::Envelope<api::Token>),
-        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+        (status = "4XX", response = inline(FailureResponse)),
     ),
 )]
 pub async fn get(
@@ -220,7 +221,7 @@ pub async fn get(
     security(("api_token" = [])),
     responses(
         (status = 200, description = "The token as updated", body = api::Envelope<api::Token>),
-        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+        (status = "4XX", response = inline(FailureResponse)),
     ),
 )]
 pub async fn update(
@@ -239,7 +240,7 @@ pub async fn update(
         name: fields.name,
         status: body
             .status
-            .map(convert::status_from_wire)
+            .map(wire::status_from_wire)
             .unwrap_or(existing.status),
         modified_on: state.clock.now(),
         not_before: fields.not_before,
@@ -271,7 +272,7 @@ pub async fn update(
     security(("api_token" = [])),
     responses(
         (status = 200, description = "The deleted token's id", body = api::Envelope<api::DeletedToken>),
-        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+        (status = "4XX", response = inline(FailureResponse)),
     ),
 )]
 pub async fn delete(
@@ -315,7 +316,7 @@ pub async fn delete(
     security(("api_token" = [])),
     responses(
         (status = 200, description = "The new secret; the old one stopped working", body = api::Envelope<String>),
-        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+        (status = "4XX", response = inline(FailureResponse)),
     ),
 )]
 pub async fn roll(

@@ -5,7 +5,7 @@
 //! address, policies), then bound an allow by what the token's owner holds. Neither
 //! reveals anything about other tokens.
 
-use crate::reply::Json;
+use crate::http::json::Json;
 use axum::extract::State;
 use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderMap, HeaderValue};
@@ -13,11 +13,13 @@ use axum::response::{IntoResponse, Response};
 use latchkey_api::{AuthorizeRequest, AuthorizeResult, Envelope};
 use latchkey_core::{evaluate, Decision, Owner, Reason, Request, ResourceKey, Unusable};
 
-use crate::auth::{Presented, Unknown};
-use crate::authz::owner_holds;
-use crate::cache::CachedToken;
-use crate::error::{codes, ApiError};
-use crate::extract::JsonBody;
+use crate::auth::Unknown;
+use crate::caches::tokens::CachedToken;
+use crate::http::authz::owner_holds;
+use crate::http::error::{codes, ApiError};
+use crate::http::extract::JsonBody;
+use crate::http::extract::{unknown_token_error, Presented};
+use crate::http::openapi::FailureResponse;
 use crate::state::AppState;
 
 /// What is asked, validated: a permission group and a resource chain.
@@ -97,7 +99,7 @@ async fn decide(
     security(("api_token" = [])),
     responses(
         (status = 200, description = "The decision, for any token latchkey knows", body = Envelope<AuthorizeResult>),
-        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+        (status = "4XX", response = inline(FailureResponse)),
     ),
 )]
 pub async fn decision(
@@ -108,7 +110,7 @@ pub async fn decision(
     let token = presented
         .token
         .clone()
-        .map_err(|unknown| unknown.into_error(ApiError::invalid_api_token))?;
+        .map_err(|unknown| unknown_token_error(unknown, ApiError::invalid_api_token))?;
     let parents: Vec<&str> = body.parents.iter().map(String::as_str).collect();
     let question = question(
         &state,
@@ -163,7 +165,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
     security(("api_token" = [])),
     responses(
         (status = 200, description = "Allowed; `X-Latchkey-Token-Id` and `X-Latchkey-Owner` name the token and its owner", body = Envelope<AuthorizeResult>),
-        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+        (status = "4XX", response = inline(FailureResponse)),
     ),
 )]
 pub async fn forward_auth(

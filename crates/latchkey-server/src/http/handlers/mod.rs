@@ -8,7 +8,7 @@ pub mod permission_groups;
 pub mod tokens;
 pub mod verify;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// 404 for any path no route matches.
 pub async fn no_route() -> ApiError {

@@ -12,7 +12,7 @@ use latchkey_core::Id;
 use latchkey_store::{LastUse, Store};
 use time::OffsetDateTime;
 
-use crate::cache::CachedToken;
+use crate::caches::tokens::CachedToken;
 use crate::per_thread::PerThread;
 
 /// Each token's latest use not yet written.

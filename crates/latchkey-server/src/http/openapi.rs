@@ -1,10 +1,11 @@
 //! The OpenAPI 3.1 document served at `GET /client/v4/openapi.json`, generated from the
 //! code: schemas from the wire types of `latchkey-api`, operations from the
-//! `#[utoipa::path]` attributes on the handlers.
+//! `#[utoipa::path]` attributes on the handlers, collected by the route list
+//! ([`crate::http::routes`]).
 //!
 //! The handlers of the token endpoints serve both families, and an attribute names one
 //! path, so the attributes describe the user family (`/client/v4/user/tokens...`) and
-//! [`document`] derives the account family from them: the same operation under
+//! [`account_family`] makes each into its account twin: the same operation under
 //! `/client/v4/accounts/{account_id}/...`, with the `account_id` parameter and Cloudflare's
 //! `account-api-tokens-*` operation ids.
 
@@ -18,10 +19,11 @@ use serde_json::{json, Value};
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::openapi::{OpenApi as Document, Required};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
 
-use crate::handlers;
+use utoipa_axum::router::UtoipaMethodRouter;
 
 /// The answer to any failed request: `success: false`, at least one error with a
 /// Cloudflare code, and `result: null`.
@@ -37,6 +39,26 @@ pub struct Failure {
     /// Always null.
     #[schema(value_type = Option<Object>, required = true)]
     result: Option<()>,
+}
+
+/// The "4XX" answer every operation documents, written once:
+/// `(status = "4XX", response = inline(FailureResponse))` in a `#[utoipa::path]`.
+pub struct FailureResponse;
+
+impl<'s> ToResponse<'s> for FailureResponse {
+    fn response() -> (&'s str, RefOr<utoipa::openapi::Response>) {
+        let content = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Failure")))
+            .build();
+        let response = ResponseBuilder::new()
+            .description(
+                "Failure: a Cloudflare error code, a message and, for bad input, the field \
+                 (`source.pointer`)",
+            )
+            .content("application/json", content)
+            .build();
+        ("Failure", response.into())
+    }
 }
 
 /// `direction` of a list: oldest first or newest first.
@@ -61,25 +83,6 @@ pub enum Direction {
             Every request but the health checks needs `Authorization: Bearer <token>`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    paths(
-        handlers::tokens::list,
-        handlers::tokens::create,
-        handlers::verify::verify,
-        handlers::permission_groups::list,
-        handlers::tokens::get,
-        handlers::tokens::update,
-        handlers::tokens::delete,
-        handlers::tokens::roll,
-        handlers::audit_logs::list,
-        handlers::identity::user,
-        handlers::identity::accounts,
-        handlers::authorize::decision,
-        handlers::authorize::forward_auth,
-        handlers::health::healthz,
-        handlers::health::readyz,
-        serve,
-        crate::metrics::serve,
-    ),
     components(schemas(Failure, Direction)),
     modifiers(&BearerAuth),
     tags(
@@ -91,7 +94,7 @@ pub enum Direction {
         (name = "Health", description = "latchkey: liveness, readiness, metrics and this document, without a token."),
     ),
 )]
-struct Doc;
+pub(crate) struct Doc;
 
 struct BearerAuth;
 
@@ -113,21 +116,9 @@ impl Modify for BearerAuth {
 const USER_PREFIX: &str = "/client/v4/user/";
 const ACCOUNT_PREFIX: &str = "/client/v4/accounts/{account_id}/";
 
-/// The whole document as JSON, with the account family derived from the user family and
-/// links from each create to what can be done with the new token.
-pub fn document() -> Value {
-    let mut doc = Doc::openapi();
-    let user_paths: Vec<(String, PathItem)> = doc
-        .paths
-        .paths
-        .iter()
-        .filter(|(path, _)| path.starts_with(USER_PREFIX))
-        .map(|(path, item)| (path.clone(), item.clone()))
-        .collect();
-    for (path, item) in user_paths {
-        let account_path = path.replacen(USER_PREFIX, ACCOUNT_PREFIX, 1);
-        doc.paths.paths.insert(account_path, account_variant(item));
-    }
+/// The finished document as JSON: `doc` (the route list's) with links from each create to
+/// what can be done with the new token.
+pub(crate) fn finish(doc: Document) -> Value {
     let mut json = serde_json::to_value(doc).expect("the document serializes");
     link_created_tokens(&mut json, "/client/v4/user/tokens", "user-api-tokens-");
     link_created_tokens(
@@ -136,6 +127,19 @@ pub fn document() -> Value {
         "account-api-tokens-",
     );
     json
+}
+
+/// Routes of the user family moved to the account family: the paths under
+/// `/client/v4/accounts/{account_id}/`, and each operation made into its account twin.
+pub(crate) fn account_family<S>(
+    (schemas, paths, method_router): UtoipaMethodRouter<S>,
+) -> UtoipaMethodRouter<S> {
+    let mut moved = utoipa::openapi::path::Paths::new();
+    for (path, item) in paths.paths {
+        let path = path.replacen(USER_PREFIX, ACCOUNT_PREFIX, 1);
+        moved.paths.insert(path, account_variant(item));
+    }
+    (schemas, moved, method_router)
 }
 
 /// OpenAPI links from a create's answer to the new token's get, update, roll and delete,
@@ -217,7 +221,15 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     responses((status = 200, description = "latchkey's OpenAPI 3.1 document", content_type = "application/json", body = Object)),
 )]
 pub async fn serve() -> Response {
-    static JSON: OnceLock<String> = OnceLock::new();
-    let json = JSON.get_or_init(|| document().to_string());
-    ([(CONTENT_TYPE, "application/json")], json.as_str()).into_response()
+    let json = SERVED.get().map_or("{}", String::as_str);
+    ([(CONTENT_TYPE, "application/json")], json).into_response()
+}
+
+/// The document [`serve`] answers with, set once by [`crate::http::routes::router`].
+static SERVED: OnceLock<String> = OnceLock::new();
+
+/// Makes `document` the one [`serve`] answers with (the first call wins; every router has the
+/// same document).
+pub(crate) fn publish(document: &Value) {
+    SERVED.get_or_init(|| document.to_string());
 }

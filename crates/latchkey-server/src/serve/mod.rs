@@ -2,6 +2,9 @@
 //! shut down cleanly on SIGTERM or SIGINT (in-flight requests finish within the grace
 //! period, last-use times are flushed).
 
+pub mod connections;
+pub mod permission_groups_file;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,7 +34,7 @@ pub struct ServeConfig {
     /// Strict delegation.
     pub strict_delegation: bool,
     /// Header and shutdown timeouts, and the connection cap.
-    pub timeouts: crate::http::ConnectionLimits,
+    pub timeouts: crate::serve::connections::ConnectionLimits,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -55,7 +58,7 @@ pub const FIRST_ADMIN_EMAIL: &str = "admin@latchkey.local";
 /// Runs the service until a shutdown signal.
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let catalogue = match &config.permission_groups {
-        Some(path) => crate::permission_groups_file::load(path)?,
+        Some(path) => crate::serve::permission_groups_file::load(path)?,
         None => latchkey_core::Catalogue::builtin(),
     };
     let store = latchkey_store::open(&config.database)
@@ -102,7 +105,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     tracing::info!(address = %listener.local_addr()?, "latchkey listening");
-    crate::http::serve(
+    crate::serve::connections::serve(
         listener,
         crate::router(state.clone()),
         config.timeouts,
@@ -214,7 +217,7 @@ mod tests {
             trusted_proxies: Vec::new(),
             permission_groups: None,
             strict_delegation: false,
-            timeouts: crate::http::ConnectionLimits {
+            timeouts: crate::serve::connections::ConnectionLimits {
                 header: std::time::Duration::from_secs(1),
                 shutdown_grace: std::time::Duration::from_secs(1),
                 max_connections: 1,

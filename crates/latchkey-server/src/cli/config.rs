@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn the_example_file_is_accepted() {
-        let example = include_str!("../../../examples/latchkey.toml");
+        let example = include_str!("../../../../examples/latchkey.toml");
         let args = expand_with(&["latchkey", "serve"], example).unwrap();
         assert!(args.contains(&"--log-format=text".to_owned()), "{args:?}");
         use clap::Parser;
@@ -251,7 +251,7 @@ mod tests {
     /// variable.
     #[test]
     fn the_readme_lists_every_setting() {
-        let readme = include_str!("../../../README.md");
+        let readme = include_str!("../../../../README.md");
         let mut root = Cli::command();
         root.build();
         let serve = root.find_subcommand("serve").unwrap();

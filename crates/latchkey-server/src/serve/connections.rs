@@ -14,7 +14,7 @@
 //!   pings (sent after `header` time without a frame, answered within `header` time) is
 //!   closed too, as is one that sends its preface and then nothing.
 //! - **Request bodies** must arrive within `--body-timeout` (see
-//!   [`crate::extract`]): a body that trickles gets 408 and the connection is closed.
+//!   [`crate::http::extract`]): a body that trickles gets 408 and the connection is closed.
 //! - **Connection cap.** At most `max_connections` connections are open at once (by default
 //!   three quarters of the file-descriptor limit, which `serve` first raises to its hard
 //!   limit): past it, new connections wait in the kernel's backlog until one closes, and the

@@ -25,14 +25,14 @@
 //! Cloudflare's own code for its API rate limit is kept: 971 (429, "Please wait and
 //! consider throttling your request speed"), with `Retry-After` and `x-ratelimit-*`.
 
-use crate::reply::Json;
-use axum::http::header::RETRY_AFTER;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use latchkey_api::{Envelope, ErrorDetail, ErrorSource};
 use latchkey_store::StoreError;
 
-use crate::rate_limit::Allowance;
+use crate::auth::rate_limit::{Allowance, Refusal};
+use crate::auth::AuthError;
 
 /// A failed request: HTTP status and Cloudflare errors (and, for 429, when to retry).
 #[derive(Debug)]
@@ -114,7 +114,7 @@ impl ApiError {
         self.retry_after
     }
 
-    /// 429 971: the owner's allowance is used up (see [`crate::rate_limit`]).
+    /// 429 971: the owner's allowance is used up (see [`crate::auth::rate_limit`]).
     pub fn rate_limited(allowance: Allowance) -> Self {
         let mut error = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -298,6 +298,26 @@ impl ApiError {
     }
 }
 
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Owner(allowance) => ApiError::rate_limited(allowance),
+            Refusal::AuthFailures { retry_after } => {
+                ApiError::authentication_throttled(retry_after)
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(e) => e.into(),
+            AuthError::Limited(refusal) => refusal.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -326,7 +346,14 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body: Envelope<()> = Envelope::failure(self.errors);
-        let mut response = (self.status, Json(body)).into_response();
+        // Codes, messages and pointers: nothing in an error envelope can fail to serialise.
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = (
+            self.status,
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            json,
+        )
+            .into_response();
         if let Some(allowance) = self.allowance {
             allowance.write(response.headers_mut());
         }

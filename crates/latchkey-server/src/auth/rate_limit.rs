@@ -36,14 +36,24 @@ use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 use latchkey_core::Owner;
 
-use crate::error::ApiError;
-
 /// The period of `--rate-limit`.
 pub const OWNER_PERIOD: Duration = Duration::from_secs(300);
 /// The period of `--auth-failure-limit`.
 pub const FAILURE_PERIOD: Duration = Duration::from_secs(10);
 
 type Keyed<K, MW> = RateLimiter<K, DashMapStateStore<K>, DefaultClock, MW>;
+
+/// A request refused by a limit (the HTTP layer answers it with 429).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The owner's allowance is used up (429 971); it is whole again in `reset_secs`.
+    Owner(Allowance),
+    /// The address has failed to authenticate too often (429 1016); retry in `retry_after` s.
+    AuthFailures {
+        /// Whole seconds until the address is admitted again.
+        retry_after: u64,
+    },
+}
 
 /// An owner's allowance, as its answers report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,7 +311,7 @@ impl RateLimits {
     }
 
     /// Counts one request against `owner`: its allowance after this request, or 429 971.
-    pub fn check_owner(&self, owner: Owner) -> Result<Option<Allowance>, ApiError> {
+    pub fn check_owner(&self, owner: Owner) -> Result<Option<Allowance>, Refusal> {
         let Some(owners) = &self.owners else {
             return Ok(None);
         };
@@ -317,7 +327,7 @@ impl RateLimits {
             Err(not_until) => {
                 let wait = whole_seconds(not_until.wait_time_from(self.clock.now())).max(1);
                 crate::metrics::rate_limited("owner");
-                Err(ApiError::rate_limited(Allowance {
+                Err(Refusal::Owner(Allowance {
                     limit: owners.limit,
                     remaining: 0,
                     reset_secs: wait,
@@ -327,7 +337,7 @@ impl RateLimits {
     }
 
     /// 429 1016 if `ip` has used up its failed authentications.
-    pub fn refuse_if_blocked(&self, ip: IpAddr) -> Result<(), ApiError> {
+    pub fn refuse_if_blocked(&self, ip: IpAddr) -> Result<(), Refusal> {
         let Some(failures) = &self.failures else {
             return Ok(());
         };
@@ -342,9 +352,9 @@ impl RateLimits {
         if until > now {
             failures.burst(ip, now);
             crate::metrics::rate_limited("auth_failures");
-            return Err(ApiError::authentication_throttled(whole_seconds(
-                until - now,
-            )));
+            return Err(Refusal::AuthFailures {
+                retry_after: whole_seconds(until - now),
+            });
         }
         failures.blocked.remove_if(&ip, |_, until| *until <= now);
         Ok(())
@@ -352,7 +362,7 @@ impl RateLimits {
 
     /// Counts a failed authentication from `ip`; 429 1016 when it is one too many. The
     /// first refusal of a burst is logged (by address, never by credential).
-    pub fn record_failure(&self, ip: IpAddr) -> Result<(), ApiError> {
+    pub fn record_failure(&self, ip: IpAddr) -> Result<(), Refusal> {
         let Some(failures) = &self.failures else {
             return Ok(());
         };
@@ -368,7 +378,9 @@ impl RateLimits {
         failures.any_blocked.store(true, Ordering::SeqCst);
         failures.burst(ip, now);
         crate::metrics::rate_limited("auth_failures");
-        Err(ApiError::authentication_throttled(whole_seconds(wait)))
+        Err(Refusal::AuthFailures {
+            retry_after: whole_seconds(wait),
+        })
     }
 
     /// The bursts that ended by `now` (every burst, when `all`), for the audit log.
@@ -412,10 +424,12 @@ mod tests {
             .map(|_| limits.check_owner(owner).unwrap().unwrap().remaining)
             .collect();
         assert_eq!(seen, [2, 1, 0]);
-        let refused = limits.check_owner(owner).unwrap_err();
-        assert_eq!(refused.status().as_u16(), 429);
+        let Refusal::Owner(refused) = limits.check_owner(owner).unwrap_err() else {
+            panic!("refused for another reason");
+        };
+        assert_eq!(refused.remaining, 0);
         // 300 s / 3: the next request comes back within 100 s.
-        assert!((1..=100).contains(&refused.retry_after().unwrap()));
+        assert!((1..=100).contains(&refused.reset_secs));
         // Another owner is not affected.
         let other = Owner::Account(Id::random());
         assert_eq!(limits.check_owner(other).unwrap().unwrap().remaining, 2);
@@ -439,10 +453,11 @@ mod tests {
         limits.refuse_if_blocked(bad).unwrap();
         limits.record_failure(bad).unwrap();
         limits.record_failure(bad).unwrap();
-        let refused = limits.record_failure(bad).unwrap_err();
-        assert_eq!(refused.status().as_u16(), 429);
+        let Refusal::AuthFailures { retry_after } = limits.record_failure(bad).unwrap_err() else {
+            panic!("refused for another reason");
+        };
         // 10 s / 2: within 5 s.
-        assert!((1..=5).contains(&refused.retry_after().unwrap()));
+        assert!((1..=5).contains(&retry_after));
         assert!(limits.refuse_if_blocked(bad).is_err());
         limits.refuse_if_blocked(good).unwrap();
         limits.record_failure(good).unwrap();

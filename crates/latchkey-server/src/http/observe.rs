@@ -2,7 +2,7 @@
 //! `x-request-id`, and the id of every log line written while handling it, see
 //! [`crate::logs`]), records the request's duration by route, method and status
 //! ([`crate::metrics::request`]), and puts the caller's rate-limit allowance on the answer
-//! (`x-ratelimit-*`, see [`crate::rate_limit`]).
+//! (`x-ratelimit-*`, see [`crate::auth::rate_limit`]).
 //!
 //! What the handling shares with the layer travels in a task-local [`RequestContext`]
 //! rather than in request extensions: nothing to allocate per request, and log lines
@@ -25,8 +25,8 @@ use axum::response::Response;
 use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
 
-use crate::rate_limit::Allowance;
-use crate::request_id;
+use crate::auth::rate_limit::Allowance;
+use crate::http::request_id;
 
 /// What the handling of one request shares with [`Observed`].
 #[derive(Debug)]

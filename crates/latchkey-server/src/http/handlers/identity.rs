@@ -5,15 +5,16 @@
 //! permission group that applies to users (or accounts) on that resource, and its owner
 //! holds the resource. No separate "User Details Read" is needed to learn one's own id.
 
-use crate::reply::Json;
+use crate::http::json::Json;
 use axum::extract::State;
 use latchkey_api::{self as api, Envelope, ResultInfo};
 use latchkey_core::{evaluate_policies, Owner, Policy, Request, ResourceKey, ResourceKind};
 use latchkey_store::Direction;
 
 use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::extract::ListParams;
+use crate::http::error::ApiError;
+use crate::http::extract::ListParams;
+use crate::http::openapi::FailureResponse;
 use crate::state::AppState;
 
 /// Whether `policies` allow any permission group that applies to `key`'s kind on `key`.
@@ -44,7 +45,7 @@ fn allows_anything(state: &AppState, policies: &[Policy], key: ResourceKey) -> b
     security(("api_token" = [])),
     responses(
         (status = 200, description = "The user the calling token belongs to", body = api::Envelope<api::User>),
-        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+        (status = "4XX", response = inline(FailureResponse)),
     ),
 )]
 pub async fn user(
@@ -79,12 +80,12 @@ pub async fn user(
     params(
         ("page" = Option<u64>, Query, description = "Page, from 1 (default 1).", minimum = 1),
         ("per_page" = Option<u64>, Query, description = "Accounts per page, 5 to 50 (default 20).", minimum = 5, maximum = 50),
-        ("direction" = Option<crate::openapi::Direction>, Query, description = "`asc` (default: oldest first) or `desc`."),
+        ("direction" = Option<crate::http::openapi::Direction>, Query, description = "`asc` (default: oldest first) or `desc`."),
     ),
     security(("api_token" = [])),
     responses(
         (status = 200, description = "The accounts the calling token may do something on", body = api::Envelope<Vec<api::Account>>),
-        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+        (status = "4XX", response = inline(FailureResponse)),
     ),
 )]
 pub async fn accounts(

@@ -1,16 +1,132 @@
-//! Request extractors that turn every malformed input into a Cloudflare envelope naming the
-//! field, so that no plain-text rejection of axum's ever reaches a client.
+//! Request extractors: the caller ([`Principal`], [`VerifyPrincipal`], [`Presented`]), the
+//! path's ids, the query and the body. Every malformed input becomes a Cloudflare envelope
+//! naming the field, so that no plain-text rejection of axum's ever reaches a client.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, RawPathParams, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use latchkey_core::Id;
+use latchkey_core::{Id, Unusable};
 use latchkey_store::{AuditQuery, Direction, ListQuery};
 use serde::de::DeserializeOwned;
 
-use crate::error::{codes, pointer_segment, ApiError};
+use crate::auth::{self, Authenticator, Failure, Principal, Unknown};
+use crate::caches::tokens::CachedToken;
+use crate::http::error::{codes, pointer_segment, ApiError};
 use crate::state::AppState;
+
+/// The client's address: the socket peer (set by `into_make_service_with_connect_info`),
+/// or what a trusted proxy says (see [`crate::auth::client_ip`]).
+fn client_ip(parts: &Parts, state: &AppState) -> IpAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    auth::client_ip::resolve(peer, &parts.headers, &state.trusted_proxies)
+}
+
+fn authenticator(state: &AppState) -> Authenticator<'_> {
+    Authenticator {
+        cache: &state.cache,
+        store: state.store.as_ref(),
+        rates: &state.rates,
+        last_used: &state.last_used,
+        now: state.clock.now(),
+    }
+}
+
+/// Authenticates the request; a usable token's allowance goes on the answer.
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Result<Principal, Failure>, ApiError> {
+    let outcome = auth::authenticate(
+        &parts.headers,
+        client_ip(parts, state),
+        &authenticator(state),
+    )
+    .await?;
+    Ok(outcome.map(|(principal, allowance)| {
+        if let Some(allowance) = allowance {
+            crate::http::observe::report_allowance(allowance);
+        }
+        principal
+    }))
+}
+
+/// The error for a request with no known token; a well-formed credential that is not a
+/// token gets `invalid` (403 9109 on management endpoints, 401 1000 on verify and authorize).
+pub(crate) fn unknown_token_error(unknown: Unknown, invalid: fn() -> ApiError) -> ApiError {
+    match unknown {
+        Unknown::Missing => ApiError::missing_credentials(),
+        Unknown::GlobalKey => ApiError::unknown_global_key(),
+        Unknown::MalformedHeader => ApiError::malformed_authorization(),
+        Unknown::NotAToken => invalid(),
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state)
+            .await?
+            .map_err(|failure| match failure {
+                Failure::Unknown(unknown) => {
+                    unknown_token_error(unknown, ApiError::invalid_access_token)
+                }
+                Failure::Refused(Unusable::AddressRefused(ip)) => ApiError::refused_location(ip),
+                Failure::Refused(_) => ApiError::invalid_access_token(),
+            })
+    }
+}
+
+/// The principal of a verify endpoint: every refusal of a presented token is 401
+/// `1000 Invalid API Token`.
+#[derive(Debug, Clone)]
+pub struct VerifyPrincipal(pub Principal);
+
+impl FromRequestParts<AppState> for VerifyPrincipal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state)
+            .await?
+            .map(VerifyPrincipal)
+            .map_err(|failure| match failure {
+                Failure::Unknown(unknown) => {
+                    unknown_token_error(unknown, ApiError::invalid_api_token)
+                }
+                Failure::Refused(_) => ApiError::invalid_api_token(),
+            })
+    }
+}
+
+/// The token a request presents, usable or not, and the client's address: for the
+/// authorize endpoints, which explain refusals instead of failing.
+#[derive(Debug, Clone)]
+pub struct Presented {
+    /// The token, or why there is none.
+    pub token: Result<Arc<CachedToken>, Unknown>,
+    /// The client's address.
+    pub client_ip: IpAddr,
+}
+
+impl FromRequestParts<AppState> for Presented {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let client_ip = client_ip(parts, state);
+        Ok(Presented {
+            token: auth::limited_lookup(&parts.headers, client_ip, &authenticator(state)).await?,
+            client_ip,
+        })
+    }
+}
 
 /// Which token family a route serves, from its path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

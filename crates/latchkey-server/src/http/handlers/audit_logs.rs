@@ -1,15 +1,16 @@
 //! `GET .../audit_logs`: the audit entries about a family's tokens (the user's own, or the
 //! account's), newest first, to a token that may list those tokens.
 
-use crate::reply::Json;
+use crate::http::json::Json;
 use axum::extract::State;
 use latchkey_api::{self as api, Envelope, ResultInfo};
 
 use crate::audit;
 use crate::auth::Principal;
-use crate::authz::{authorize, Op};
-use crate::error::ApiError;
-use crate::extract::{AuditParams, Family};
+use crate::http::authz::{authorize, Op};
+use crate::http::error::ApiError;
+use crate::http::extract::{AuditParams, Family};
+use crate::http::openapi::FailureResponse;
 use crate::state::AppState;
 
 /// `GET /client/v4/user/audit_logs` and `GET /client/v4/accounts/{account_id}/audit_logs`.
@@ -22,14 +23,14 @@ use crate::state::AppState;
     params(
         ("page" = Option<u64>, Query, description = "Page, from 1 (default 1).", minimum = 1),
         ("per_page" = Option<u64>, Query, description = "Entries per page, 1 to 1000 (default 100).", minimum = 1, maximum = 1000),
-        ("direction" = Option<crate::openapi::Direction>, Query, description = "`desc` (default: newest first) or `asc`."),
+        ("direction" = Option<crate::http::openapi::Direction>, Query, description = "`desc` (default: newest first) or `asc`."),
         ("since" = Option<String>, Query, format = DateTime, description = "Only entries at or after this RFC 3339 time."),
         ("before" = Option<String>, Query, format = DateTime, description = "Only entries before this RFC 3339 time."),
     ),
     security(("api_token" = [])),
     responses(
         (status = 200, description = "Audit entries about the family's tokens", body = api::Envelope<Vec<api::AuditLogEntry>>),
-        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+        (status = "4XX", response = inline(FailureResponse)),
     ),
 )]
 pub async fn list(

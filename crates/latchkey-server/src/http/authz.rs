@@ -11,8 +11,8 @@ use latchkey_core::{
 };
 
 use crate::auth::Principal;
-use crate::error::{pointer_segment, ApiError};
-use crate::extract::Family;
+use crate::http::error::{pointer_segment, ApiError};
+use crate::http::extract::Family;
 use crate::state::AppState;
 
 /// A token-API operation.

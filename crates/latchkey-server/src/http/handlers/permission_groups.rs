@@ -1,15 +1,16 @@
 //! `GET .../tokens/permission_groups`: the catalogue, filtered by exact `name` and `scope`.
 
-use crate::reply::Json;
+use crate::http::json::Json;
 use axum::extract::State;
 use latchkey_api::{self as api, Envelope};
 use latchkey_core::ResourceKind;
 
 use crate::auth::Principal;
-use crate::authz::{authorize, Op};
-use crate::convert;
-use crate::error::ApiError;
-use crate::extract::{Family, GroupFilter};
+use crate::http::authz::{authorize, Op};
+use crate::http::error::ApiError;
+use crate::http::extract::{Family, GroupFilter};
+use crate::http::openapi::FailureResponse;
+use crate::http::wire;
 use crate::state::AppState;
 
 /// The groups a token of this family can hold: all of them for user tokens; for account
@@ -27,7 +28,7 @@ use crate::state::AppState;
     security(("api_token" = [])),
     responses(
         (status = 200, description = "The permission groups a token of this family can hold", body = api::Envelope<Vec<api::PermissionGroup>>),
-        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+        (status = "4XX", response = inline(FailureResponse)),
     ),
 )]
 pub async fn list(
@@ -52,7 +53,7 @@ pub async fn list(
                 .as_deref()
                 .is_none_or(|scope| g.scopes.iter().any(|s| s.as_str() == scope))
         })
-        .map(convert::permission_group)
+        .map(wire::permission_group)
         .collect();
     Ok(Json(Envelope::ok(groups)))
 }

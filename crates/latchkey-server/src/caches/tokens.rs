@@ -73,7 +73,7 @@ pub struct CachedToken {
     stale_at: Instant,
     /// Set when the entry is put in the map: tells it from another entry of the same key.
     serial: u64,
-    /// The Unix second of the last use handed to [`crate::last_used::LastUsed`], so a token
+    /// The Unix second of the last use handed to [`crate::caches::last_used::LastUsed`], so a token
     /// used many times a second is recorded once (the clock has whole seconds).
     noted: AtomicI64,
 }

@@ -35,17 +35,17 @@ const FILES: [(&str, &str, &str); 3] = [
     (
         "/",
         "text/html; charset=utf-8",
-        include_str!("../dashboard/index.html"),
+        include_str!("../../dashboard/index.html"),
     ),
     (
         "/dashboard/app.js",
         "text/javascript; charset=utf-8",
-        include_str!("../dashboard/app.js"),
+        include_str!("../../dashboard/app.js"),
     ),
     (
         "/dashboard/style.css",
         "text/css; charset=utf-8",
-        include_str!("../dashboard/style.css"),
+        include_str!("../../dashboard/style.css"),
     ),
 ];
 

@@ -1,6 +1,10 @@
 //! The `latchkey` command line: `serve`, `migrate`, `bootstrap`, `users`, `accounts`,
 //! `export`, `import`, `audit`, `openapi` work on the database; `tokens` and
-//! `permission-groups` talk to a running service (see [`crate::remote`]).
+//! `permission-groups` talk to a running service (see [`crate::cli::api_commands`]).
+
+pub(crate) mod api_commands;
+pub mod config;
+pub(crate) mod export_import;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use latchkey_core::{Clock, Id, SystemClock};
 use latchkey_store::{Account, Store, StoreError, User};
 
+use crate::logs::LogFormat;
 use crate::serve::{self, ServeConfig};
 use crate::state::Limits;
 
@@ -27,15 +32,6 @@ pub struct Cli {
     /// Log lines as text for people, or as JSON objects (one per line) for collectors.
     #[arg(long, global = true, env = "LATCHKEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-}
-
-/// `--log-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// `2026-11-24T01:02:03Z  INFO latchkey_server::...: message fields request_id=...`
-    Text,
-    /// `{"request_id":..., "timestamp":..., "level":"INFO", "fields":{...}, "target":...}`
-    Json,
 }
 
 /// The subcommands.
@@ -65,10 +61,10 @@ pub enum Command {
     Openapi,
     /// Tokens of a running latchkey (or of Cloudflare), over its API.
     #[command(subcommand)]
-    Tokens(crate::remote::TokensCommand),
+    Tokens(crate::cli::api_commands::TokensCommand),
     /// The permission groups of a running latchkey (or of Cloudflare), over its API.
     #[command(subcommand)]
-    PermissionGroups(crate::remote::PermissionGroupsCommand),
+    PermissionGroups(crate::cli::api_commands::PermissionGroupsCommand),
     /// Print a shell completion script, e.g. `latchkey completions bash > /etc/bash_completion.d/latchkey`.
     Completions {
         /// The shell.
@@ -335,13 +331,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 trusted_proxies: args.trusted_proxies,
                 permission_groups: args.permission_groups,
                 strict_delegation: args.strict_delegation,
-                timeouts: crate::http::ConnectionLimits {
+                timeouts: crate::serve::connections::ConnectionLimits {
                     header: std::time::Duration::from_secs(args.header_timeout),
                     shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
                     max_connections: {
-                        let descriptors = crate::http::raise_descriptor_limit();
+                        let descriptors = crate::serve::connections::raise_descriptor_limit();
                         args.max_connections.map_or_else(
-                            || crate::http::default_max_connections(descriptors),
+                            || crate::serve::connections::default_max_connections(descriptors),
                             |n| usize::try_from(n).unwrap_or(usize::MAX),
                         )
                     },
@@ -362,13 +358,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         .open(path)
                         .with_context(|| format!("creating {}", path.display()))?;
                     let mut out = std::io::BufWriter::new(file);
-                    let counts = crate::transfer::export(store.as_ref(), &mut out).await?;
+                    let counts =
+                        crate::cli::export_import::export(store.as_ref(), &mut out).await?;
                     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
                     counts
                 }
                 None => {
                     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                    crate::transfer::export(store.as_ref(), &mut out).await?
+                    crate::cli::export_import::export(store.as_ref(), &mut out).await?
                 }
             };
             eprintln!("exported {}", serde_json::to_string(&counts)?);
@@ -381,11 +378,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     let file = std::fs::File::open(path)
                         .with_context(|| format!("opening {}", path.display()))?;
                     let input = std::io::BufReader::new(file);
-                    crate::transfer::import(store.as_ref(), input, clock.now()).await?
+                    crate::cli::export_import::import(store.as_ref(), input, clock.now()).await?
                 }
                 None => {
                     let input = std::io::stdin().lock();
-                    crate::transfer::import(store.as_ref(), input, clock.now()).await?
+                    crate::cli::export_import::import(store.as_ref(), input, clock.now()).await?
                 }
             };
             eprintln!("imported {}", serde_json::to_string(&counts)?);
@@ -406,8 +403,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Tokens(command) => crate::remote::tokens(command).await,
-        Command::PermissionGroups(command) => crate::remote::permission_groups(command).await,
+        Command::Tokens(command) => crate::cli::api_commands::tokens(command).await,
+        Command::PermissionGroups(command) => {
+            crate::cli::api_commands::permission_groups(command).await
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -419,7 +418,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Openapi => {
-            println!("{:#}", crate::openapi::document());
+            println!("{:#}", crate::http::routes::document());
             Ok(())
         }
         Command::Migrate(db) => {

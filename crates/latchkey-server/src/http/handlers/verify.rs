@@ -1,12 +1,13 @@
 //! `GET .../tokens/verify`: the presented token's own id, status and time window.
 
-use crate::reply::Json;
+use crate::http::json::Json;
+use crate::http::openapi::FailureResponse;
 use latchkey_api::{self as api, Envelope, Message};
 use latchkey_core::Owner;
 
-use crate::auth::VerifyPrincipal;
-use crate::error::ApiError;
-use crate::extract::Family;
+use crate::http::error::ApiError;
+use crate::http::extract::Family;
+use crate::http::extract::VerifyPrincipal;
 
 /// Answers 200 only for a usable token of this family (and, for accounts, of this account).
 #[utoipa::path(
@@ -18,7 +19,7 @@ use crate::extract::Family;
     security(("api_token" = [])),
     responses(
         (status = 200, description = "The presented token is usable here", body = api::Envelope<api::VerifiedToken>),
-        (status = "4XX", description = "Failure: a Cloudflare error code, a message and, for bad input, the field (`source.pointer`)", body = crate::openapi::Failure),
+        (status = "4XX", response = inline(FailureResponse)),
     ),
 )]
 pub async fn verify(
