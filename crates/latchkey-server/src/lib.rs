@@ -9,7 +9,7 @@
 //! - [`cli`]: the other commands, their settings, export/import and the API client commands.
 //!
 //! Request path: connection loop ([`serve::connections`]) -> router -> [`auth::Principal`]
-//! extractor -> handler -> [`auth::authz`] -> store -> envelope JSON. Every failure is an
+//! extractor -> handler -> [`http::authz`] -> store -> envelope JSON. Every failure is an
 //! [`http::error::ApiError`]. ARCHITECTURE.md at the repository's root draws the whole map.
 
 pub mod admin;

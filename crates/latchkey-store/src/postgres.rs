@@ -4,11 +4,11 @@
 //!   together migrate once.
 //! - Quotas hold across nodes: a trigger counts each owner's tokens in `token_counts`, and
 //!   an insert holds its owner's count row locked until commit, so concurrent creates are
-//!   counted one after another and checked after the insert (see [`PgStore::insert_token`]).
+//!   counted one after another and checked after the insert (see `insert_token` below).
 //! - Updates and rolls are conditional on the token's revision: of two racing writers, one
 //!   commits and the other gets [`StoreError::Changed`].
 //! - Triggers announce token and membership changes on the `latchkey_changes` channel;
-//!   [`Store::watch`] turns them into [`Change`]s for cache invalidation.
+//!   [`crate::Store::watch`] turns them into [`crate::Change`]s for cache invalidation.
 //! - No call waits longer than [`ACQUIRE_TIMEOUT`] for a connection: while the database is
 //!   away, calls fail with [`StoreError::Unavailable`], and the pool reconnects by itself
 //!   when it is back.

@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 #[derive(Debug, Args)]
 pub struct Connection {
     /// The API's base URL, ending in /client/v4 (Cloudflare's is
-    /// https://api.cloudflare.com/client/v4).
+    /// `https://api.cloudflare.com/client/v4`).
     #[arg(
         long,
         env = "LATCHKEY_URL",

@@ -194,7 +194,7 @@ pub struct ServeArgs {
 pub struct BootstrapArgs {
     #[command(flatten)]
     pub db: DatabaseArg,
-    /// Email of the new user [default: a fresh admin-<random>@latchkey.local].
+    /// Email of the new user (default: a fresh admin-RANDOM@latchkey.local).
     #[arg(long)]
     pub email: Option<String>,
     /// Name of the new account.

@@ -1,35 +1,17 @@
 //! The one error type at the edge: every failure becomes a Cloudflare envelope with an HTTP
 //! status, a Cloudflare code and, for input errors, the field at fault.
 //!
-//! latchkey's own codes (Cloudflare's are unknown for these cases, spec §5):
-//!
-//! | code | HTTP | meaning |
-//! |---|---|---|
-//! | 1003 | 400 | a body field is missing or has the wrong type |
-//! | 1004 | 400 | a query parameter is invalid |
-//! | 1005 | 400 | `name` is empty or longer than 120 characters |
-//! | 1006 | 400 | unknown permission group id |
-//! | 1007 | 400 | malformed resource key or value |
-//! | 1008 | 400 | a permission group's scope fits none of the policy's resources |
-//! | 1009 | 400 | malformed CIDR in `condition.request_ip` |
-//! | 1010 | 400 | malformed timestamp, or `expires_on` not after `not_before` |
-//! | 1011 | 400 | token quota reached |
-//! | 1012 | 413 | request body too large |
-//! | 1013 | 500 | internal error |
-//! | 1014 | 409 | the token changed concurrently (read it again and retry) |
-//! | 1015 | 503 | the database is unavailable (nothing was changed; retry) |
-//! | 1016 | 429 | too many failed authentications from this address (`Retry-After`) |
-//! | 6007 | 400 | malformed JSON body |
-//! | 7001 | 405 | method not allowed on this route |
-//!
-//! Cloudflare's own code for its API rate limit is kept: 971 (429, "Please wait and
-//! consider throttling your request speed"), with `Retry-After` and `x-ratelimit-*`.
+//! The codes are named in [`crate::http::codes`]; the README's "Contract decisions" table
+//! says when each is answered (a test there keeps the two in step). A store error becomes an
+//! HTTP answer in one place, `From<StoreError>` below.
 
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use latchkey_api::{Envelope, ErrorDetail, ErrorSource};
 use latchkey_store::StoreError;
+
+use crate::http::codes;
 
 use crate::auth::rate_limit::{Allowance, Refusal};
 use crate::auth::AuthError;
@@ -41,48 +23,6 @@ pub struct ApiError {
     errors: Vec<ErrorDetail>,
     retry_after: Option<u64>,
     allowance: Option<Allowance>,
-}
-
-/// Codes latchkey uses for its own input errors (see the module docs).
-pub mod codes {
-    /// A body field is missing or has the wrong type.
-    pub const INVALID_FIELD: u32 = 1003;
-    /// A query parameter is invalid.
-    pub const INVALID_QUERY: u32 = 1004;
-    /// `name` is empty or too long.
-    pub const INVALID_NAME: u32 = 1005;
-    /// Unknown permission group.
-    pub const UNKNOWN_PERMISSION_GROUP: u32 = 1006;
-    /// Malformed resource key or value.
-    pub const INVALID_RESOURCE: u32 = 1007;
-    /// Permission group scope fits no resource of the policy.
-    pub const SCOPE_MISMATCH: u32 = 1008;
-    /// Malformed CIDR.
-    pub const INVALID_CIDR: u32 = 1009;
-    /// Malformed or inconsistent timestamps.
-    pub const INVALID_TIMESTAMP: u32 = 1010;
-    /// Token quota reached.
-    pub const QUOTA_EXCEEDED: u32 = 1011;
-    /// Body too large.
-    pub const BODY_TOO_LARGE: u32 = 1012;
-    /// Internal error.
-    pub const INTERNAL: u32 = 1013;
-    /// The token changed between read and write.
-    pub const CHANGED_CONCURRENTLY: u32 = 1014;
-    /// The database cannot be reached.
-    pub const UNAVAILABLE: u32 = 1015;
-    /// Malformed JSON.
-    pub const MALFORMED_JSON: u32 = 6007;
-    /// Method not allowed.
-    pub const METHOD_NOT_ALLOWED: u32 = 7001;
-    /// The owner's request allowance is used up (Cloudflare's code).
-    pub const RATE_LIMITED: u32 = 971;
-    /// Too many failed authentications from this address.
-    pub const AUTHENTICATION_THROTTLED: u32 = 1016;
-    /// A list or text over its documented limit (see `convert::limits`).
-    pub const OVER_LIMIT: u32 = 1017;
-    /// The request body did not arrive within `--body-timeout`.
-    pub const BODY_TIMEOUT: u32 = 1018;
 }
 
 fn detail(code: u32, message: impl Into<String>) -> ErrorDetail {
@@ -148,8 +88,8 @@ impl ApiError {
         Self::new(
             StatusCode::FORBIDDEN,
             vec![
-                detail(9106, "Missing X-Auth-Email header"),
-                detail(9107, "Missing X-Auth-Key header"),
+                detail(codes::MISSING_AUTH_EMAIL, "Missing X-Auth-Email header"),
+                detail(codes::MISSING_AUTH_KEY, "Missing X-Auth-Key header"),
             ],
         )
     }
@@ -158,14 +98,20 @@ impl ApiError {
     pub fn unknown_global_key() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            vec![detail(9103, "Unknown X-Auth-Key or X-Auth-Email")],
+            vec![detail(
+                codes::UNKNOWN_GLOBAL_KEY,
+                "Unknown X-Auth-Key or X-Auth-Email",
+            )],
         )
     }
 
     /// 400: an Authorization header that is not `Bearer <token68>`.
     pub fn malformed_authorization() -> Self {
-        let mut error = detail(6003, "Invalid request headers");
-        error.error_chain = vec![detail(6111, "Invalid format for Authorization header")];
+        let mut error = detail(codes::INVALID_HEADERS, "Invalid request headers");
+        error.error_chain = vec![detail(
+            codes::MALFORMED_AUTHORIZATION,
+            "Invalid format for Authorization header",
+        )];
         error.source = Some(ErrorSource {
             pointer: "/header/authorization".into(),
         });
@@ -176,7 +122,7 @@ impl ApiError {
     pub fn invalid_access_token() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            vec![detail(9109, "Invalid access token")],
+            vec![detail(codes::UNAUTHORIZED, "Invalid access token")],
         )
     }
 
@@ -184,7 +130,7 @@ impl ApiError {
     pub fn invalid_api_token() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            vec![detail(1000, "Invalid API Token")],
+            vec![detail(codes::INVALID_API_TOKEN, "Invalid API Token")],
         )
     }
 
@@ -193,7 +139,7 @@ impl ApiError {
         Self::new(
             StatusCode::FORBIDDEN,
             vec![detail(
-                9109,
+                codes::UNAUTHORIZED,
                 format!("Cannot use the access token from location: {ip}"),
             )],
         )
@@ -203,7 +149,10 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            vec![detail(9109, "Unauthorized to access requested resource")],
+            vec![detail(
+                codes::UNAUTHORIZED,
+                "Unauthorized to access requested resource",
+            )],
         )
     }
 
@@ -212,7 +161,7 @@ impl ApiError {
         Self::new(
             StatusCode::FORBIDDEN,
             vec![detail(
-                9109,
+                codes::UNAUTHORIZED,
                 format!("Unauthorized to access requested resource: {reason}"),
             )],
         )
@@ -222,7 +171,7 @@ impl ApiError {
     pub fn no_route() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            vec![detail(7003, "No route for the URI")],
+            vec![detail(codes::NO_ROUTE, "No route for the URI")],
         )
     }
 
@@ -231,7 +180,7 @@ impl ApiError {
         Self::new(
             StatusCode::NOT_FOUND,
             vec![detail(
-                7003,
+                codes::NO_ROUTE,
                 format!("Could not route to {path}, perhaps your object identifier is invalid?"),
             )],
         )
@@ -338,7 +287,23 @@ impl From<StoreError> for ApiError {
                     )],
                 )
             }
-            other => ApiError::internal(other),
+            StoreError::NotFound => {
+                let path = crate::http::observe::with_request_path(str::to_owned);
+                ApiError::could_not_route(path.as_deref().unwrap_or("the requested object"))
+            }
+            StoreError::QuotaExceeded(quota) => ApiError::invalid(
+                codes::QUOTA_EXCEEDED,
+                format!("Token quota reached: at most {quota} tokens per owner; delete one first"),
+                "",
+            ),
+            StoreError::Conflict(why) => Self::new(
+                StatusCode::CONFLICT,
+                vec![detail(codes::ALREADY_EXISTS, format!("Already exists: {why}"))],
+            ),
+            other @ (StoreError::Unsupported(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Backend(_)
+            | StoreError::Migrate(_)) => ApiError::internal(other),
         }
     }
 }

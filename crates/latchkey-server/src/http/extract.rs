@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::{self, Authenticator, Failure, Principal, Unknown};
 use crate::caches::tokens::CachedToken;
-use crate::http::error::{codes, pointer_segment, ApiError};
+use crate::http::codes;
+use crate::http::error::{pointer_segment, ApiError};
 use crate::state::AppState;
 
 /// The client's address: the socket peer (set by `into_make_service_with_connect_info`),

@@ -1,6 +1,7 @@
 //! The HTTP service: routes, handlers, what they extract from a request and how they answer.
 
 pub(crate) mod authz;
+pub mod codes;
 pub(crate) mod dashboard;
 pub mod error;
 pub(crate) mod extract;

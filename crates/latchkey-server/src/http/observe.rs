@@ -20,7 +20,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderValue, Method, Uri};
 use axum::response::Response;
 use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
@@ -32,11 +32,18 @@ use crate::http::request_id;
 #[derive(Debug)]
 pub struct RequestContext {
     id: HeaderValue,
+    /// The request's URI, for errors that name the path ([`with_request_path`]).
+    uri: Uri,
     allowance: Cell<Option<Allowance>>,
 }
 
 tokio::task_local! {
     static CURRENT: RequestContext;
+}
+
+/// Calls `f` with the path of the request being handled, if any.
+pub fn with_request_path<R>(f: impl FnOnce(&str) -> R) -> Option<R> {
+    CURRENT.try_with(|context| f(context.uri.path())).ok()
 }
 
 /// Calls `f` with the id of the request being handled, if any.
@@ -91,6 +98,7 @@ where
         let method = method_label(request.method());
         let context = RequestContext {
             id,
+            uri: request.uri().clone(),
             allowance: Cell::new(None),
         };
         ObservedFuture {

@@ -1,4 +1,4 @@
-//! Every route of the service, listed once: [`routes`] gives axum its routes and the OpenAPI
+//! Every route of the service, listed once: [`routes()`] gives axum its routes and the OpenAPI
 //! document its operations (utoipa-axum's `routes!` reads each handler's `#[utoipa::path]`).
 
 use axum::extract::DefaultBodyLimit;

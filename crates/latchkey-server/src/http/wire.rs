@@ -10,7 +10,8 @@ use latchkey_core::{
 };
 use time::OffsetDateTime;
 
-use crate::http::error::{codes, pointer_segment, ApiError};
+use crate::http::codes;
+use crate::http::error::{pointer_segment, ApiError};
 
 /// Longest accepted token name, in characters.
 pub const MAX_NAME_CHARS: usize = 120;

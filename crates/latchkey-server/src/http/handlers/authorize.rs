@@ -16,7 +16,8 @@ use latchkey_core::{evaluate, Decision, Owner, Reason, Request, ResourceKey, Unu
 use crate::auth::Unknown;
 use crate::caches::tokens::CachedToken;
 use crate::http::authz::owner_holds;
-use crate::http::error::{codes, ApiError};
+use crate::http::codes;
+use crate::http::error::ApiError;
 use crate::http::extract::JsonBody;
 use crate::http::extract::{unknown_token_error, Presented};
 use crate::http::openapi::FailureResponse;

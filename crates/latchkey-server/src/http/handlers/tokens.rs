@@ -2,7 +2,6 @@
 
 use crate::http::json::Json;
 use axum::extract::State;
-use axum::http::Uri;
 use latchkey_api::{self as api, Envelope, ResultInfo};
 use latchkey_core::delegation::{check_grant_within, Grant};
 use latchkey_core::{AuditAction, Owner, Secret, Token};
@@ -12,7 +11,7 @@ use serde_json::json;
 use crate::audit;
 use crate::auth::Principal;
 use crate::http::authz::{authorize, check_grantable, Op};
-use crate::http::error::{codes, ApiError};
+use crate::http::error::ApiError;
 use crate::http::extract::{Family, JsonBody, ListParams, RollBody, TokenId};
 use crate::http::openapi::FailureResponse;
 use crate::http::wire;
@@ -59,26 +58,17 @@ fn within_caller(state: &AppState, caller: &Token, grant: Grant<'_>) -> Result<(
         .map_err(|beyond| ApiError::unauthorized_grant(beyond.pointer))
 }
 
-/// The token `id` of `owner`, or the client's 404 for this path.
+/// The token `id` of `owner`; a missing one is the client's 404 for this path.
 async fn existing_token(
     state: &AppState,
     owner: Owner,
     id: latchkey_core::Id,
-    uri: &Uri,
 ) -> Result<Token, ApiError> {
-    state
+    Ok(state
         .store
         .get_token(owner, id)
         .await?
-        .ok_or_else(|| ApiError::could_not_route(uri.path()))
-}
-
-/// A store "not found" is the client's 404 for this path.
-fn not_found_at(uri: &Uri) -> impl Fn(StoreError) -> ApiError + '_ {
-    move |e| match e {
-        StoreError::NotFound => ApiError::could_not_route(uri.path()),
-        other => other.into(),
-    }
+        .ok_or(StoreError::NotFound)?)
 }
 
 /// `GET .../tokens`
@@ -167,15 +157,7 @@ pub async fn create(
     state
         .store
         .insert_token(&token, &secret.hash(), quota, &event)
-        .await
-        .map_err(|e| match e {
-            StoreError::QuotaExceeded(quota) => ApiError::invalid(
-                codes::QUOTA_EXCEEDED,
-                format!("Token quota reached: at most {quota} tokens per owner; delete one first"),
-                "",
-            ),
-            other => other.into(),
-        })?;
+        .await?;
     tracing::info!(token_id = %token.id, actor = %principal.token.id, "token created");
     let mut created = render(&state, &token);
     created.value = Some(api::SecretValue::new(secret.expose()));
@@ -201,10 +183,9 @@ pub async fn get(
     principal: Principal,
     family: Family,
     TokenId(id): TokenId,
-    uri: Uri,
 ) -> ApiResult<api::Token> {
     let owner = authorize(&state, &principal, family, Op::Read).await?;
-    let token = existing_token(&state, owner, id, &uri).await?;
+    let token = existing_token(&state, owner, id).await?;
     Ok(Json(Envelope::ok(render(&state, &token))))
 }
 
@@ -229,12 +210,11 @@ pub async fn update(
     principal: Principal,
     family: Family,
     TokenId(id): TokenId,
-    uri: Uri,
     JsonBody(body): JsonBody<api::UpdateTokenRequest>,
 ) -> ApiResult<api::Token> {
     let owner = authorize(&state, &principal, family, Op::Update).await?;
     let fields = grantable_fields(&state, &principal.token, owner, (&body).into()).await?;
-    let existing = existing_token(&state, owner, id, &uri).await?;
+    let existing = existing_token(&state, owner, id).await?;
     within_caller(&state, &principal.token, Grant::from(&existing))?;
     let token = Token {
         name: fields.name,
@@ -251,11 +231,7 @@ pub async fn update(
     };
     let (action, details) = audit::update_details(&existing, &token);
     let event = audit::token_event(&state, &principal, action, (owner, id), details);
-    state
-        .store
-        .update_token(&token, &event)
-        .await
-        .map_err(not_found_at(&uri))?;
+    state.store.update_token(&token, &event).await?;
     state.cache.forget(token.id);
     tracing::info!(token_id = %token.id, actor = %principal.token.id, "token updated");
     Ok(Json(Envelope::ok(render(&state, &token))))
@@ -280,11 +256,10 @@ pub async fn delete(
     principal: Principal,
     family: Family,
     TokenId(id): TokenId,
-    uri: Uri,
 ) -> ApiResult<api::DeletedToken> {
     let owner = authorize(&state, &principal, family, Op::Delete).await?;
     if state.strict_delegation {
-        let existing = existing_token(&state, owner, id, &uri).await?;
+        let existing = existing_token(&state, owner, id).await?;
         within_caller(&state, &principal.token, Grant::from(&existing))?;
     }
     let event = audit::token_event(
@@ -294,11 +269,7 @@ pub async fn delete(
         (owner, id),
         json!({}),
     );
-    state
-        .store
-        .delete_token(owner, id, &event)
-        .await
-        .map_err(not_found_at(&uri))?;
+    state.store.delete_token(owner, id, &event).await?;
     state.cache.forget(id);
     tracing::info!(token_id = %id, actor = %principal.token.id, "token deleted");
     Ok(Json(Envelope::ok(api::DeletedToken { id: id.to_string() })))
@@ -324,11 +295,10 @@ pub async fn roll(
     principal: Principal,
     family: Family,
     TokenId(id): TokenId,
-    uri: Uri,
     _body: RollBody,
 ) -> ApiResult<api::SecretValue> {
     let owner = authorize(&state, &principal, family, Op::Update).await?;
-    let existing = existing_token(&state, owner, id, &uri).await?;
+    let existing = existing_token(&state, owner, id).await?;
     within_caller(&state, &principal.token, Grant::from(&existing))?;
     let secret = Secret::generate(owner.secret_kind());
     let event = audit::token_event(
@@ -341,8 +311,7 @@ pub async fn roll(
     state
         .store
         .roll_token(owner, id, existing.revision, &secret.hash(), &event)
-        .await
-        .map_err(not_found_at(&uri))?;
+        .await?;
     state.cache.forget(id);
     tracing::info!(token_id = %id, actor = %principal.token.id, "token rolled");
     Ok(Json(Envelope::ok(api::SecretValue::new(secret.expose()))))

@@ -42,7 +42,7 @@ pub async fn verify(
         expires_on: token.expires_on,
     });
     envelope.messages.push(Message {
-        code: 10000,
+        code: crate::http::codes::TOKEN_VALID,
         message: "This API Token is valid and active".into(),
         kind: None,
     });
