@@ -16,9 +16,8 @@ use std::sync::Arc;
 
 use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
-use latchkey_core::{Owner, Secret, Unusable};
+use latchkey_core::{Clock, Owner, Secret, Unusable};
 use latchkey_store::{Store, StoreError};
-use time::OffsetDateTime;
 
 use crate::caches::last_used::LastUsed;
 use crate::caches::tokens::{CachedToken, TokenCache};
@@ -82,8 +81,8 @@ pub struct Authenticator<'a> {
     pub rates: &'a RateLimits,
     /// Where a successful use is recorded.
     pub last_used: &'a LastUsed,
-    /// The request's time.
-    pub now: OffsetDateTime,
+    /// The time, read once a token is found (as a usable token is judged).
+    pub clock: &'a dyn Clock,
 }
 
 /// Why authentication could not be decided: the store failed, or a limit refused the request.
@@ -177,13 +176,14 @@ async fn check(
         Ok(token) => token,
         Err(unknown) => return Ok(Err(Failure::Unknown(unknown))),
     };
-    if let Err(reason) = token.check_usable(auth.now, client_ip) {
+    let now = auth.clock.now();
+    if let Err(reason) = token.check_usable(now, client_ip) {
         tracing::debug!(token_id = %token.id, ?reason, "refused token");
         auth.rates.record_failure(client_ip)?;
         return Ok(Err(Failure::Refused(reason)));
     }
     let allowance = auth.rates.check_owner(token.owner)?;
-    auth.last_used.record(&token, auth.now);
+    auth.last_used.record(&token, now);
     Ok(Ok((Principal { token, client_ip }, allowance)))
 }
 

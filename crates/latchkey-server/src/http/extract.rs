@@ -36,7 +36,7 @@ fn authenticator(state: &AppState) -> Authenticator<'_> {
         store: state.store.as_ref(),
         rates: &state.rates,
         last_used: &state.last_used,
-        now: state.clock.now(),
+        clock: state.clock.as_ref(),
     }
 }
 
