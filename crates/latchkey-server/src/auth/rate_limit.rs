@@ -245,7 +245,7 @@ fn failure_key(ip: IpAddr) -> IpAddr {
 
 struct FailureLimit {
     limiter: Keyed<IpAddr, NoOpMiddleware<<DefaultClock as Clock>::Instant>>,
-    bursts: std::sync::Mutex<BurstLog>,
+    bursts: parking_lot::Mutex<BurstLog>,
     /// Addresses refused until the given instant.
     blocked: DashMap<IpAddr, Instant>,
     /// Whether `blocked` may hold an entry: the common case, nobody blocked, costs one load.
@@ -253,8 +253,8 @@ struct FailureLimit {
 }
 
 impl FailureLimit {
-    fn log(&self) -> std::sync::MutexGuard<'_, BurstLog> {
-        self.bursts.lock().unwrap_or_else(|e| e.into_inner())
+    fn log(&self) -> parking_lot::MutexGuard<'_, BurstLog> {
+        self.bursts.lock()
     }
 
     /// Counts a refusal of `key` in its burst; warns when a listed burst starts.
@@ -301,7 +301,7 @@ impl RateLimits {
             limiter: RateLimiter::dashmap_with_clock(quota(limit, FAILURE_PERIOD), clock.clone()),
             blocked: DashMap::new(),
             any_blocked: AtomicBool::new(false),
-            bursts: std::sync::Mutex::new(BurstLog::new()),
+            bursts: parking_lot::Mutex::new(BurstLog::new()),
         });
         RateLimits {
             clock,

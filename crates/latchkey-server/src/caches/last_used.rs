@@ -5,7 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use latchkey_core::Id;
@@ -17,12 +19,6 @@ use crate::per_thread::PerThread;
 
 /// Each token's latest use not yet written.
 type Pending = HashMap<Id, LastUse>;
-
-/// A slot's times. A panic while one was held left a map of valid times: keep using it.
-fn times(slot: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
-    slot.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// Keeps the later of `used` and what `times` holds for its token.
 fn keep_latest(times: &mut Pending, used: LastUse) {
@@ -70,7 +66,7 @@ impl LastUsed {
 
     /// Notes a use to write.
     fn record_use(&self, used: LastUse) {
-        keep_latest(&mut times(self.pending.local()), used);
+        keep_latest(&mut self.pending.local().lock(), used);
         if self.oldest.load(Ordering::Relaxed) == 0 {
             let _ = self.oldest.compare_exchange(
                 0,
@@ -90,7 +86,7 @@ impl LastUsed {
         };
         let mut ids = HashSet::new();
         for slot in self.pending.iter() {
-            ids.extend(times(slot).keys().copied());
+            ids.extend(slot.lock().keys().copied());
         }
         (ids.len(), Duration::from_millis(lag))
     }
@@ -99,7 +95,7 @@ impl LastUsed {
     pub fn pending(&self, id: Id) -> Option<OffsetDateTime> {
         self.pending
             .iter()
-            .filter_map(|slot| times(slot).get(&id).map(|used| used.at))
+            .filter_map(|slot| slot.lock().get(&id).map(|used| used.at))
             .max()
     }
 
@@ -108,7 +104,7 @@ impl LastUsed {
         let started = self.oldest.swap(0, Ordering::Relaxed);
         let mut batch = Vec::new();
         for slot in self.pending.iter() {
-            batch.extend(std::mem::take(&mut *times(slot)).into_values());
+            batch.extend(std::mem::take(&mut *slot.lock()).into_values());
         }
         let batch = LastUse::latest_per_token(batch);
         if batch.is_empty() {

@@ -7,9 +7,9 @@
 //! process, so the store's change feed invalidates them: on PostgreSQL each change is
 //! announced; on SQLite a change counter is polled (see `Store::watch`).
 
+use parking_lot::{Mutex, MutexGuard};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use latchkey_core::Id;
@@ -66,9 +66,7 @@ impl MembershipCache {
     }
 
     fn lock(&self) -> MutexGuard<'_, ()> {
-        self.changes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.changes.lock()
     }
 
     /// Whether `user` is a member of `account`, from the cache or else from `store`.
@@ -136,7 +134,7 @@ mod tests {
         async fn is_member(&self, _: Id, _: Id) -> Result<bool, StoreError> {
             self.asked.fetch_add(1, Ordering::SeqCst);
             let member = self.member.load(Ordering::SeqCst);
-            let during = self.during.lock().unwrap().take();
+            let during = self.during.lock().take();
             if let Some(during) = during {
                 during();
             }
@@ -180,7 +178,7 @@ mod tests {
         let cache = Arc::new(MembershipCache::new(10));
         let (account, user) = (Id::random(), Id::random());
         let (removing, forgetting) = (Arc::clone(&store), Arc::clone(&cache));
-        *store.during.lock().unwrap() = Some(Box::new(move || {
+        *store.during.lock() = Some(Box::new(move || {
             removing.member.store(false, Ordering::SeqCst);
             forgetting.forget(account, user);
         }));

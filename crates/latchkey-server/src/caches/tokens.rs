@@ -24,12 +24,14 @@
 //! - Expiry needs no invalidation: status, time window and address are judged per request.
 //!
 //! The map is quick_cache's sharded cache: reads take no lock shared by all requests, and
-//! an entry costs little beyond the token itself (see "Performance" in the README).
+//! an entry costs little beyond the token itself (see docs/performance.md).
 
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use latchkey_core::{Id, SecretHash, Token};
@@ -167,11 +169,8 @@ struct Maps {
 }
 
 impl Maps {
-    fn lock(&self) -> MutexGuard<'_, Index> {
-        // A panic while it was held left a map of valid lines: keep using it.
-        self.index
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Index> {
+        self.index.lock()
     }
 
     /// Caches `entry` under `key`, unless an invalidation came after `epoch`, when it was
@@ -340,8 +339,8 @@ pub(crate) mod tests {
     }
 
     impl Tokens {
-        fn rows(&self) -> MutexGuard<'_, HashMap<Key, StoredToken>> {
-            self.rows.lock().unwrap()
+        fn rows(&self) -> parking_lot::MutexGuard<'_, HashMap<Key, StoredToken>> {
+            self.rows.lock()
         }
 
         fn put(&self, hash: &SecretHash, token: Token) {
@@ -369,7 +368,7 @@ pub(crate) mod tests {
                 if self.yield_once {
                     tokio::task::yield_now().await;
                 }
-                let write = self.during_read.lock().unwrap().take();
+                let write = self.during_read.lock().take();
                 if let Some(write) = write {
                     write();
                 }
@@ -443,7 +442,7 @@ pub(crate) mod tests {
         let cache = Arc::new(TokenCache::new(10, TTL));
         let (store, hash, token) = one_token();
         let forgetting = Arc::clone(&cache);
-        *store.during_read.lock().unwrap() = Some(Box::new(move || forgetting.forget(token.id)));
+        *store.during_read.lock() = Some(Box::new(move || forgetting.forget(token.id)));
         let now = Instant::now();
         cache.lookup(&store, &hash, now).await.unwrap();
         assert!(cache.is_empty(), "the raced read was not cached");
@@ -644,7 +643,7 @@ pub(crate) mod tests {
         pick: usize,
         change: Change,
     ) -> Option<SecretHash> {
-        let mut tokens = tokens.lock().unwrap();
+        let mut tokens = tokens.lock();
         if tokens.is_empty() {
             return None;
         }
@@ -710,7 +709,7 @@ pub(crate) mod tests {
                 Step::Create => {
                     let (hash, token) = (new_hash(), token());
                     self.store.put(&hash, token.clone());
-                    self.tokens.lock().unwrap().push((token.id, hash));
+                    self.tokens.lock().push((token.id, hash));
                     self.secrets.push(hash);
                 }
                 Step::Get(pick) => {
@@ -746,8 +745,8 @@ pub(crate) mod tests {
                     );
                     let rolled = Arc::new(Mutex::new(None));
                     let rolled_to = Arc::clone(&rolled);
-                    *self.store.during_read.lock().unwrap() = Some(Box::new(move || {
-                        *rolled_to.lock().unwrap() = write(&store, &cache, &tokens, target, change);
+                    *self.store.during_read.lock() = Some(Box::new(move || {
+                        *rolled_to.lock() = write(&store, &cache, &tokens, target, change);
                     }));
                     let before = self.store.current(&hash);
                     let found = self
@@ -755,13 +754,13 @@ pub(crate) mod tests {
                         .lookup(&*self.store, &hash, self.now)
                         .await
                         .unwrap();
-                    self.store.during_read.lock().unwrap().take();
+                    self.store.during_read.lock().take();
                     // The lookup read before the write committed: it may answer the old
                     // token (its request was in flight), but must not keep it.
                     let found = found.map(|entry| entry.token.clone());
                     let after = self.store.current(&hash);
                     assert!(found == before || found == after, "{found:?}");
-                    self.secrets.extend(rolled.lock().unwrap().take());
+                    self.secrets.extend(rolled.lock().take());
                 }
                 Step::Write(target, change) => {
                     let rolled = write(&self.store, &self.cache, &self.tokens, target, change);

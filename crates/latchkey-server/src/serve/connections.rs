@@ -27,7 +27,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -77,7 +77,7 @@ pub fn default_max_connections(limit: u64) -> usize {
 /// Requests in flight on one connection, and when the last one ended.
 struct Activity {
     in_flight: AtomicUsize,
-    idle_since: Mutex<Instant>,
+    idle_since: parking_lot::Mutex<Instant>,
 }
 
 impl Activity {
@@ -85,12 +85,7 @@ impl Activity {
         if self.in_flight.load(Ordering::SeqCst) > 0 {
             return None;
         }
-        Some(
-            self.idle_since
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .elapsed(),
-        )
+        Some(self.idle_since.lock().elapsed())
     }
 }
 
@@ -106,7 +101,7 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        *self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        *self.0.idle_since.lock() = Instant::now();
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -169,7 +164,7 @@ pub async fn serve(
         stream.set_nodelay(true).ok();
         let activity = Arc::new(Activity {
             in_flight: AtomicUsize::new(0),
-            idle_since: Mutex::new(Instant::now()),
+            idle_since: parking_lot::Mutex::new(Instant::now()),
         });
         let counted = Arc::clone(&activity);
         let service = app
