@@ -1,4 +1,4 @@
-//! The envelope every response is wrapped in (spec §1.2).
+//! The envelope every response is wrapped in (docs/cloudflare-tokens.md §1.2).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Permission-group catalogue items (spec §3.4).
+//! Permission-group catalogue items (docs/cloudflare-tokens.md §3.4).
 
 use serde::{Deserialize, Serialize};
 

@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 
 use crate::timestamp;
 
-/// A token's status (spec §3.1).
+// docs/cloudflare-tokens.md §3.1 (a plain comment: doc comments become the served schema's text).
+/// A token's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]

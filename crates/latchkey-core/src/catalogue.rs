@@ -1,4 +1,4 @@
-//! Permission groups: the built-in catalogue with Cloudflare's public ids (spec §6).
+//! Permission groups: the built-in catalogue with Cloudflare's public ids (docs/cloudflare-tokens.md §6).
 //!
 //! A group grants a set of permissions on resources of the kinds in its `scopes`. The four
 //! token-management groups grant the operations of the token API itself; every other group
@@ -118,7 +118,7 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    /// Cloudflare's public permission groups known to latchkey (spec §6).
+    /// Cloudflare's public permission groups known to latchkey (docs/cloudflare-tokens.md §6).
     pub fn builtin() -> Self {
         let groups = BUILTIN
             .iter()

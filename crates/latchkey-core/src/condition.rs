@@ -1,4 +1,4 @@
-//! The client-address condition of a token (`condition.request_ip`, spec §4.3).
+//! The client-address condition of a token (`condition.request_ip`, docs/cloudflare-tokens.md §4.3).
 
 use std::net::IpAddr;
 

@@ -1,4 +1,4 @@
-//! Policies: an effect, permission groups, and the resources they apply to (spec §3.2, §4.1).
+//! Policies: an effect, permission groups, and the resources they apply to (docs/cloudflare-tokens.md §3.2, §4.1).
 
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;

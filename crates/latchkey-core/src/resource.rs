@@ -1,5 +1,5 @@
 //! Resource keys: `com.cloudflare.api.account.<id>`, `com.cloudflare.api.account.zone.*`, …
-//! (spec §4.1). A key names one kind of resource and either one id or `*` (all of them).
+//! (docs/cloudflare-tokens.md §4.1). A key names one kind of resource and either one id or `*` (all of them).
 
 use std::fmt;
 use std::str::FromStr;

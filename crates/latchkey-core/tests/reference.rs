@@ -1,4 +1,4 @@
-//! The evaluator checked against a second, deliberately naive reference model (spec §4.1–§4.4).
+//! The evaluator checked against a second, deliberately naive reference model (docs/cloudflare-tokens.md §4.1–§4.4).
 //!
 //! The reference model ([`reference`]) is written from the spec, not from `src/evaluator.rs`:
 //! it works on the key *texts* (split at the last dot), plain integers for time and hand-made

@@ -1,9 +1,9 @@
 //! latchkey's server: Cloudflare's API v4 token endpoints on axum, and the `latchkey` command.
 //!
 //! - [`http`]: the router (every route listed once, in [`http::routes`]), the handlers, the
-//!   extractors, the error envelope and the OpenAPI document.
-//! - [`auth`]: who is calling (bearer authentication, the client's address), what they may
-//!   do (authorization against the evaluator in latchkey-core), and rate limits.
+//!   extractors, what a caller may do ([`http::authz`], against the evaluator in
+//!   latchkey-core), the error envelope and the OpenAPI document.
+//! - [`auth`]: who is calling (bearer authentication, the client's address) and rate limits.
 //! - [`caches`]: the token cache, the membership cache and the batched last-use times.
 //! - [`serve`]: `latchkey serve`: start-up, the connection loop, background tasks.
 //! - [`cli`]: the other commands, their settings, export/import and the API client commands.

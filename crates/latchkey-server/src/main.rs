@@ -17,8 +17,7 @@ fn main() -> anyhow::Result<()> {
 /// glibc's allocator gives threads up to eight arenas per core, and latchkey's threads
 /// (Tokio's workers, one per SQLite connection) each fill their own with cached tokens and
 /// rows: memory that stays resident. One arena per core measured 146 MB instead of 166 MB
-/// after verifying 100,000 distinct tokens, at the same verify throughput (README,
-/// "Performance"). Set before any thread starts; `MALLOC_ARENA_MAX` in the environment
+/// after verifying 100,000 distinct tokens, at the same verify throughput (docs/performance.md). Set before any thread starts; `MALLOC_ARENA_MAX` in the environment
 /// still wins.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -2,8 +2,8 @@
 //! things happen (through the `metrics` facade); gauges that describe state (pools, cache
 //! size, pending last-use times) are read when the page is rendered.
 //!
-//! The metrics, their labels and what they count are listed in the README ("Operating
-//! it"), the one place that documents them.
+//! The metrics, their labels and what they count are listed in docs/operating.md (under
+//! "Logs, metrics, health"), the one place that documents them.
 //!
 //! Labels never carry ids or paths as sent: `route` is the route's template
 //! (`/client/v4/user/tokens/{token_id}`), or `unmatched`.

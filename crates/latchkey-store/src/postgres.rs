@@ -116,7 +116,7 @@ crate::shared::store_impl! {
                  AND (tokens.last_used_on IS NULL OR tokens.last_used_on < used.at)",
             );
             // Not kept in the connection's statement cache: the statement's text differs with
-            // the batch's size, and each kept one held its whole program (README, "Performance").
+            // the batch's size, and each kept one held its whole program (docs/performance.md).
             update.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;

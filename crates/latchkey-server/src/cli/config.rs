@@ -247,11 +247,11 @@ mod tests {
         Cli::try_parse_from(args).unwrap();
     }
 
-    /// README's settings table names every option of `serve`, by flag and environment
+    /// The settings table of docs/operating.md names every option of `serve`, by flag and environment
     /// variable.
     #[test]
-    fn the_readme_lists_every_setting() {
-        let readme = include_str!("../../../../README.md");
+    fn the_operating_guide_lists_every_setting() {
+        let doc = include_str!("../../../../docs/operating.md");
         let mut root = Cli::command();
         root.build();
         let serve = root.find_subcommand("serve").unwrap();
@@ -261,12 +261,15 @@ mod tests {
                 continue;
             }
             assert!(
-                readme.contains(&format!("| `--{long}` |")),
-                "README lacks --{long}"
+                doc.contains(&format!("| `--{long}` |")),
+                "docs/operating.md lacks --{long}"
             );
             if let Some(env) = arg.get_env() {
                 let env = env.to_str().unwrap();
-                assert!(readme.contains(&format!("`{env}`")), "README lacks {env}");
+                assert!(
+                    doc.contains(&format!("`{env}`")),
+                    "docs/operating.md lacks {env}"
+                );
             }
         }
     }

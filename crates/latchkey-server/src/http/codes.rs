@@ -76,13 +76,13 @@ codes! {
 mod tests {
     use super::*;
 
-    /// The (code, HTTP status) pairs of the README's "Contract decisions" table.
+    /// The (code, HTTP status) pairs of the "Contract decisions" table of docs/compatibility.md.
     fn documented() -> Vec<(u32, u16)> {
-        let readme = include_str!("../../../../README.md");
-        let table = readme
+        let doc = include_str!("../../../../docs/compatibility.md");
+        let table = doc
             .split("## Contract decisions")
             .nth(1)
-            .expect("the README has a Contract decisions section");
+            .expect("docs/compatibility.md has a Contract decisions section");
         let mut pairs = Vec::new();
         for row in table.lines().skip_while(|l| !l.starts_with('|')) {
             if !row.starts_with('|') {
@@ -105,7 +105,7 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_code_table_matches_the_codes() {
+    fn the_documented_code_table_matches_the_codes() {
         let documented = documented();
         assert!(
             documented.len() > 20,
@@ -114,7 +114,7 @@ mod tests {
         for (code, status) in &documented {
             assert!(
                 ALL.iter().any(|(_, c, s)| c == code && s == status),
-                "the README answers {code} with HTTP {status}; codes.rs does not"
+                "docs/compatibility.md answers {code} with HTTP {status}; codes.rs does not"
             );
         }
         for (name, code, status) in ALL {
@@ -123,10 +123,10 @@ mod tests {
             }
             assert!(
                 documented.contains(&(*code, *status)),
-                "{name} ({code}, HTTP {status}) is not in the README's table"
+                "{name} ({code}, HTTP {status}) is not in the table of docs/compatibility.md"
             );
         }
-        let readme = include_str!("../../../../README.md");
-        assert!(readme.contains(&format!("\"code\":{TOKEN_VALID}")));
+        let doc = include_str!("../../../../docs/compatibility.md");
+        assert!(doc.contains(&format!("\"code\":{TOKEN_VALID}")));
     }
 }

@@ -1,8 +1,8 @@
 //! The one error type at the edge: every failure becomes a Cloudflare envelope with an HTTP
 //! status, a Cloudflare code and, for input errors, the field at fault.
 //!
-//! The codes are named in [`crate::http::codes`]; the README's "Contract decisions" table
-//! says when each is answered (a test there keeps the two in step). A store error becomes an
+//! The codes are named in [`crate::http::codes`]; the "Contract decisions" table of
+//! docs/compatibility.md says when each is answered (a test there keeps the two in step). A store error becomes an
 //! HTTP answer in one place, `From<StoreError>` below.
 
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};

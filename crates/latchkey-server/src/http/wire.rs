@@ -18,7 +18,7 @@ pub const MAX_NAME_CHARS: usize = 120;
 
 /// How large a token may be. Each limit is enforced with a 400 (code 1017) naming the
 /// field; together they keep the largest token latchkey accepts near 32 KiB, and so a full
-/// page of 50 near 2 MiB (README, "Limits").
+/// page of 50 near 2 MiB (docs/security.md, "What the largest token costs").
 pub mod limits {
     /// Policies per token.
     pub const POLICIES: usize = 32;

@@ -12,6 +12,7 @@ mod cache;
 mod connections;
 mod crash;
 mod dashboard;
+mod docs;
 mod identity;
 mod kit;
 mod listener;

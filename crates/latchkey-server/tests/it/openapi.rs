@@ -2,8 +2,8 @@
 //! compatibility with Cloudflare's own document, and every documented operation routed.
 //!
 //! `cloudflare-tokens.openapi.json` beside this file is the subset of Cloudflare's
-//! published OpenAPI document that latchkey implements (a copy of the project's
-//! `spec/cloudflare-tokens.openapi.json`, kept here so a fresh clone can run the test).
+//! published OpenAPI document that latchkey implements; `docs/cloudflare-tokens.md` is the
+//! protocol reference that goes with it.
 
 use std::collections::BTreeSet;
 

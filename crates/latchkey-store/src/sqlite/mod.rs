@@ -109,7 +109,7 @@ crate::shared::store_impl! {
         // A few statements for the whole batch: one UPDATE ... FROM (VALUES ...) per chunk
         // instead of one round trip per token. Rows are found by row number (the table's
         // rowid), in order: through the id index, every use cost SQLite a walk of a second
-        // B-tree whose pages mostly were not in its cache (README, "Performance"). The id
+        // B-tree whose pages mostly were not in its cache (docs/performance.md). The id
         // is compared on the row found, so a use never lands on another token's row.
         const ROWS_PER_STATEMENT: usize = 5000;
         let uses = rows::write_order(uses);
@@ -128,7 +128,7 @@ crate::shared::store_impl! {
                  AND (tokens.last_used_on IS NULL OR tokens.last_used_on < used.column3)",
             );
             // Not kept in the connection's statement cache: the statement's text differs with
-            // the batch's size, and each kept one held its whole program (README, "Performance").
+            // the batch's size, and each kept one held its whole program (docs/performance.md).
             update.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
