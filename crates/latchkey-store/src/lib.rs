@@ -217,9 +217,14 @@ pub fn redacted_url(url: &str) -> String {
     }
 }
 
-/// The file behind a `sqlite:` URL, if it names one.
+/// The file behind a `sqlite:` URL, if it names one (`None` for any other URL: sqlx would
+/// read `postgres://host/db` as a file name).
 pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     use std::str::FromStr;
+    // sqlx names an in-memory database `file:sqlx-in-memory-N`, which is no file.
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
     let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
     let path = options.get_filename();
     (!path.as_os_str().is_empty() && path != std::path::Path::new(":memory:"))
@@ -228,7 +233,15 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::redacted_url;
+    use super::{redacted_url, sqlite_file};
+
+    #[test]
+    fn only_sqlite_urls_name_a_file() {
+        assert_eq!(sqlite_file("sqlite://dir/x.db"), Some("dir/x.db".into()));
+        assert_eq!(sqlite_file("postgres://user@host/db"), None);
+        assert_eq!(sqlite_file("postgresql://host:5432/db"), None);
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+    }
 
     #[test]
     fn passwords_never_reach_messages() {

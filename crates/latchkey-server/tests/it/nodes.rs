@@ -16,6 +16,49 @@ use crate::process::{
     bootstrap, call, create_token, free_port, pending_files, verify, Node, LATCHKEY,
 };
 
+/// A new user's first start on PostgreSQL: no `--admin-token-file`, so the admin token goes
+/// to `latchkey-admin-token` in the working directory, as the docs say.
+#[tokio::test]
+async fn a_first_serve_on_postgresql_writes_the_admin_token_in_the_working_directory() {
+    let Some(database) = fresh_postgres_database("a_first_serve_on_postgresql").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let log = dir.path().join("serve.log");
+    let mut child = Command::new(LATCHKEY)
+        .args(["serve", "--listen", &listen, "--database", &database])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let token_file = dir.path().join("latchkey-admin-token");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(token_file.exists() && std::net::TcpStream::connect(&listen).is_ok()) {
+        let exited = child.try_wait().unwrap();
+        assert!(
+            exited.is_none() && Instant::now() < deadline,
+            "latchkey did not start ({exited:?}): {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let secret = std::fs::read_to_string(&token_file).unwrap();
+    let status = reqwest::Client::new()
+        .get(format!("http://{listen}/client/v4/user/tokens/verify"))
+        .bearer_auth(secret.trim())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    assert_eq!(pending_files(dir.path()), 0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// How long until `node` answers `secret`'s verify with `want` (polling every 5 ms, at
 /// most 5 s).
 async fn time_until(node: &Node, secret: &str, want: u16) -> Duration {
