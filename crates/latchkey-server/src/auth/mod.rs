@@ -151,15 +151,18 @@ pub async fn limited_lookup(
     Ok(found)
 }
 
-/// A usable token presented from `client_ip`, counted against its owner's allowance (returned
-/// for the answer's `x-ratelimit-*` headers), its use recorded; or why there is none. Counted
-/// in the metrics by outcome.
+/// A usable token presented from `client_ip` that `serves_here` accepts (a verify endpoint
+/// accepts only its own family's tokens), counted against its owner's allowance (returned for
+/// the answer's `x-ratelimit-*` headers), its use recorded; or why there is none. A token
+/// `serves_here` refuses is answered as unknown, and its use is not recorded. Counted in the
+/// metrics by outcome.
 pub async fn authenticate(
     headers: &HeaderMap,
     client_ip: IpAddr,
     auth: &Authenticator<'_>,
+    serves_here: impl FnOnce(&CachedToken) -> bool,
 ) -> Result<Result<(Principal, Option<Allowance>), Failure>, AuthError> {
-    let outcome = check(headers, client_ip, auth).await?;
+    let outcome = check(headers, client_ip, auth, serves_here).await?;
     crate::metrics::authentication(match &outcome {
         Ok(_) => AuthOutcome::Ok,
         Err(failure) => failure.outcome(),
@@ -171,6 +174,7 @@ async fn check(
     headers: &HeaderMap,
     client_ip: IpAddr,
     auth: &Authenticator<'_>,
+    serves_here: impl FnOnce(&CachedToken) -> bool,
 ) -> Result<Result<(Principal, Option<Allowance>), Failure>, AuthError> {
     let token = match limited_lookup(headers, client_ip, auth).await? {
         Ok(token) => token,
@@ -181,6 +185,9 @@ async fn check(
         tracing::debug!(token_id = %token.id, ?reason, "refused token");
         auth.rates.record_failure(client_ip)?;
         return Ok(Err(Failure::Refused(reason)));
+    }
+    if !serves_here(&token) {
+        return Ok(Err(Failure::Unknown(Unknown::NotAToken)));
     }
     let allowance = auth.rates.check_owner(token.owner)?;
     auth.last_used.record(&token, now);

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use latchkey_core::{Id, Unusable};
+use latchkey_core::{Id, Owner, Unusable};
 use latchkey_store::{AuditQuery, Direction, ListQuery};
 use serde::de::DeserializeOwned;
 
@@ -40,15 +40,18 @@ fn authenticator(state: &AppState) -> Authenticator<'_> {
     }
 }
 
-/// Authenticates the request; a usable token's allowance goes on the answer.
+/// Authenticates the request with a token `serves_here` accepts; a usable token's allowance
+/// goes on the answer.
 async fn authenticate(
     parts: &Parts,
     state: &AppState,
+    serves_here: impl FnOnce(&CachedToken) -> bool,
 ) -> Result<Result<Principal, Failure>, ApiError> {
     let outcome = auth::authenticate(
         &parts.headers,
         client_ip(parts, state),
         &authenticator(state),
+        serves_here,
     )
     .await?;
     Ok(outcome.map(|(principal, allowance)| {
@@ -74,7 +77,7 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(parts, state)
+        authenticate(parts, state, |_| true)
             .await?
             .map_err(|failure| match failure {
                 Failure::Unknown(unknown) => {
@@ -86,8 +89,9 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-/// The principal of a verify endpoint: every refusal of a presented token is 401
-/// `1000 Invalid API Token`.
+/// The principal of a verify endpoint, a token of the endpoint's own family (a user token
+/// on `/user/tokens/verify`, that account's token on the account's): every refusal of a
+/// presented token, another family's included, is 401 `1000 Invalid API Token`.
 #[derive(Debug, Clone)]
 pub struct VerifyPrincipal(pub Principal);
 
@@ -95,7 +99,13 @@ impl FromRequestParts<AppState> for VerifyPrincipal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(parts, state)
+        let family = Family::from_request_parts(parts, state).await?;
+        let of_this_family = |token: &CachedToken| match (family, token.owner) {
+            (Family::User, Owner::User(_)) => true,
+            (Family::Account(account), Owner::Account(owner)) => account == owner,
+            _ => false,
+        };
+        authenticate(parts, state, of_this_family)
             .await?
             .map(VerifyPrincipal)
             .map_err(|failure| match failure {
@@ -273,8 +283,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
-/// The body of a roll: `{}`, any JSON object, or nothing at all (with or without a
-/// Content-Type).
+/// The body of a roll: `{}`, any JSON object, `null` (what the Go SDK sends for empty
+/// params), or nothing at all (with or without a Content-Type).
 #[derive(Debug)]
 pub struct RollBody;
 
@@ -286,7 +296,7 @@ impl FromRequest<AppState> for RollBody {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(RollBody);
         }
-        parse_json::<serde_json::Map<String, serde_json::Value>>(&bytes).map(|_| RollBody)
+        parse_json::<Option<serde_json::Map<String, serde_json::Value>>>(&bytes).map(|_| RollBody)
     }
 }
 

@@ -157,6 +157,9 @@ async fn roll_replaces_only_the_secret_and_accepts_any_empty_body() {
             (None, ""),
             (Some("application/json"), ""),
             (Some("text/plain"), "{\"ignored\": true}"),
+            // cloudflare-go's `Tokens.Value.Update(ctx, id, TokenValueUpdateParams{})`
+            // marshals its empty params as `null`.
+            (Some("application/json"), "null"),
         ];
         for (content_type, body) in bodies {
             let mut request = Request::put(format!("{path}/value"))

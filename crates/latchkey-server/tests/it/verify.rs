@@ -132,3 +132,46 @@ async fn verify_needs_no_permission() {
         .await;
     app.get("/client/v4/user/tokens/verify", &secret).await.ok();
 }
+
+/// A token refused by a verify endpoint (another family's, or another account's) has not
+/// been used: its `last_used_on` stays as it was.
+#[tokio::test]
+async fn a_verify_that_refuses_the_token_records_no_use() {
+    let app = TestApp::new().await;
+    let (account_token, account_secret) = app
+        .create_with(Family::Account, ACCOUNT_API_TOKENS_READ)
+        .await;
+    let (user_token, user_secret) = app.create_with(Family::User, API_TOKENS_READ).await;
+    let other_account = format!(
+        "/client/v4/accounts/{}/tokens/verify",
+        latchkey_core::Id::random()
+    );
+    app.get("/client/v4/user/tokens/verify", &account_secret)
+        .await
+        .assert_error(401, 1000);
+    app.get(&other_account, &account_secret)
+        .await
+        .assert_error(401, 1000);
+    let account_verify = format!("{}/verify", app.tokens_path(Family::Account));
+    app.get(&account_verify, &user_secret)
+        .await
+        .assert_error(401, 1000);
+    app.flush_last_used().await;
+    let app = &app;
+    let last_used = |family: Family, id: String| async move {
+        let path = format!("{}/{id}", app.tokens_path(family));
+        app.get(&path, app.admin_token()).await.ok()["last_used_on"].clone()
+    };
+    assert_eq!(
+        last_used(Family::Account, account_token.clone()).await,
+        json!(null)
+    );
+    assert_eq!(
+        last_used(Family::User, user_token.clone()).await,
+        json!(null)
+    );
+    // A verify that accepts it is a use.
+    app.get(&account_verify, &account_secret).await.ok();
+    app.flush_last_used().await;
+    assert_ne!(last_used(Family::Account, account_token).await, json!(null));
+}

@@ -3,10 +3,8 @@
 use crate::http::json::Json;
 use crate::http::openapi::FailureResponse;
 use latchkey_api::{self as api, Envelope, Message};
-use latchkey_core::Owner;
 
 use crate::http::error::ApiError;
-use crate::http::extract::Family;
 use crate::http::extract::VerifyPrincipal;
 
 /// Answers 200 only for a usable token of this family (and, for accounts, of this account).
@@ -24,17 +22,8 @@ use crate::http::extract::VerifyPrincipal;
 )]
 pub async fn verify(
     VerifyPrincipal(principal): VerifyPrincipal,
-    family: Family,
 ) -> Result<Json<Envelope<api::VerifiedToken>>, ApiError> {
     let token = &principal.token;
-    let belongs = match (family, token.owner) {
-        (Family::User, Owner::User(_)) => true,
-        (Family::Account(account), Owner::Account(owner)) => account == owner,
-        _ => false,
-    };
-    if !belongs {
-        return Err(ApiError::invalid_api_token());
-    }
     let mut envelope = Envelope::ok(api::VerifiedToken {
         id: token.id.to_string(),
         status: api::TokenStatus::Active,
