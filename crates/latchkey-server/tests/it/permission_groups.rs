@@ -47,6 +47,21 @@ async fn lists_the_catalogue_with_exact_filters() {
             )
             .await;
         assert_eq!(none.ok(), &json!([]), "names match exactly");
+        // Encoded by the caller (as the spec asks) and again by its SDK.
+        let twice = app
+            .get(
+                &format!("{path}?name=Account%2520API%2520Tokens%2520Read"),
+                app.admin_token(),
+            )
+            .await;
+        assert_eq!(ids(twice.ok()), [ACCOUNT_API_TOKENS_READ]);
+        let twice_no_match = app
+            .get(
+                &format!("{path}?name=No%2520Such%2520Group"),
+                app.admin_token(),
+            )
+            .await;
+        assert_eq!(twice_no_match.ok(), &json!([]));
         let zones = app
             .get(
                 &format!("{path}?scope=com.cloudflare.api.account.zone"),

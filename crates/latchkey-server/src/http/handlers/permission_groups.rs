@@ -38,22 +38,40 @@ pub async fn list(
     filter: GroupFilter,
 ) -> Result<Json<Envelope<Vec<api::PermissionGroup>>>, ApiError> {
     authorize(&state, &principal, family, Op::Read).await?;
-    let groups = state
-        .catalogue
-        .groups()
-        .iter()
-        .filter(|g| match family {
-            Family::User => true,
-            Family::Account(_) => g.scopes.iter().any(|&s| s != ResourceKind::User),
-        })
-        .filter(|g| filter.name.as_deref().is_none_or(|name| g.name == name))
-        .filter(|g| {
-            filter
-                .scope
-                .as_deref()
-                .is_none_or(|scope| g.scopes.iter().any(|s| s.as_str() == scope))
-        })
-        .map(wire::permission_group)
-        .collect();
+    let matching = |name: Option<&str>| -> Vec<api::PermissionGroup> {
+        state
+            .catalogue
+            .groups()
+            .iter()
+            .filter(|g| match family {
+                Family::User => true,
+                Family::Account(_) => g.scopes.iter().any(|&s| s != ResourceKind::User),
+            })
+            .filter(|g| name.is_none_or(|name| g.name == name))
+            .filter(|g| {
+                filter
+                    .scope
+                    .as_deref()
+                    .is_none_or(|scope| g.scopes.iter().any(|s| s.as_str() == scope))
+            })
+            .map(wire::permission_group)
+            .collect()
+    };
+    let mut groups = matching(filter.name.as_deref());
+    if groups.is_empty() {
+        if let Some(decoded) = filter.name.as_deref().and_then(decoded_again) {
+            groups = matching(Some(&decoded));
+        }
+    }
     Ok(Json(Envelope::ok(groups)))
+}
+
+/// A `name` that was URL-encoded twice (the spec asks callers to encode it, and their SDK
+/// encodes again), decoded once more: `Billing%20Read` becomes `Billing Read`. `None` when
+/// the value holds no percent escape.
+fn decoded_again(name: &str) -> Option<String> {
+    let decoded = percent_encoding::percent_decode_str(name)
+        .decode_utf8()
+        .ok()?;
+    (decoded != name).then(|| decoded.into_owned())
 }
