@@ -30,6 +30,9 @@ codes! {
     NO_ROUTE = 7003, 404;
     /// Cloudflare's: the message of a successful verify.
     TOKEN_VALID = 10000, 200;
+    /// latchkey's: the message (in `messages`, beside 9106 and 9107) that says how to send a
+    /// token.
+    SEND_BEARER_TOKEN = 10001, 403;
     /// Cloudflare's: the owner's request allowance is used up.
     RATE_LIMITED = 971, 429;
     /// A body field is missing or has the wrong type.

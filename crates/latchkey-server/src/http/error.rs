@@ -8,7 +8,7 @@
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use latchkey_api::{Envelope, ErrorDetail, ErrorSource};
+use latchkey_api::{Envelope, ErrorDetail, ErrorSource, Message};
 use latchkey_store::StoreError;
 
 use crate::http::codes;
@@ -23,6 +23,7 @@ pub struct ApiError {
     errors: Vec<ErrorDetail>,
     retry_after: Option<u64>,
     allowance: Option<Allowance>,
+    messages: Vec<Message>,
 }
 
 fn detail(code: u32, message: impl Into<String>) -> ErrorDetail {
@@ -41,6 +42,7 @@ impl ApiError {
             errors,
             retry_after: None,
             allowance: None,
+            messages: Vec::new(),
         }
     }
 
@@ -85,13 +87,21 @@ impl ApiError {
 
     /// 403: no credentials at all.
     pub fn missing_credentials() -> Self {
-        Self::new(
+        let mut error = Self::new(
             StatusCode::FORBIDDEN,
             vec![
                 detail(codes::MISSING_AUTH_EMAIL, "Missing X-Auth-Email header"),
                 detail(codes::MISSING_AUTH_KEY, "Missing X-Auth-Key header"),
             ],
-        )
+        );
+        // Cloudflare's codes stay (SDKs read them); latchkey issues no Global API Keys, so
+        // the message says what to send instead.
+        error.messages.push(Message {
+            code: codes::SEND_BEARER_TOKEN,
+            message: "No API token: send it as the header Authorization: Bearer <token>".into(),
+            kind: None,
+        });
+        error
     }
 
     /// 403: Global API Key credentials, which latchkey does not issue.
@@ -310,7 +320,8 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body: Envelope<()> = Envelope::failure(self.errors);
+        let mut body: Envelope<()> = Envelope::failure(self.errors);
+        body.messages = self.messages;
         // Codes, messages and pointers: nothing in an error envelope can fail to serialise.
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (

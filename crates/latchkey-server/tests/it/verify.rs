@@ -113,9 +113,17 @@ async fn every_refusal_on_verify_is_401_1000() {
     app.get(user_verify, &later).await.assert_error(401, 1000);
 
     // No credentials and malformed headers keep their own rows.
-    app.call(Method::GET, user_verify, None, None)
-        .await
-        .assert_error(403, 9106);
+    let none = app.call(Method::GET, user_verify, None, None).await;
+    none.assert_error(403, 9106);
+    assert_eq!(
+        none.body["messages"][0]["code"], 10001,
+        "says how to send a token: {}",
+        none.body
+    );
+    assert!(none.body["messages"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Authorization: Bearer <token>"));
     app.call(Method::GET, user_verify, Some("not a token"), None)
         .await
         .assert_error(400, 6003);
