@@ -3,8 +3,20 @@
 use clap::Parser;
 use latchkey_server::cli::Cli;
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command. A failure is printed as one short paragraph, its causes joined by
+/// colons, never a stack trace (whatever `RUST_BACKTRACE` says), and exits 1.
+fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("latchkey: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let args = latchkey_server::cli::config::expand(std::env::args_os().collect())?;
     let cli = Cli::parse_from(args);
     latchkey_server::logs::init(cli.log_format);

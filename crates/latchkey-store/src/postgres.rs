@@ -45,6 +45,29 @@ impl PgStore {
     /// Connects to a `postgres://` URL and runs migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("latchkey");
+        // One plain connection first: when the database cannot be reached, the pool would
+        // only say that it timed out; this says why (refused, authentication, no database).
+        match tokio::time::timeout(
+            ACQUIRE_TIMEOUT,
+            <PgConnection as sqlx::Connection>::connect_with(&options),
+        )
+        .await
+        {
+            Ok(Ok(connection)) => {
+                let _ = sqlx::Connection::close(connection).await;
+            }
+            Ok(Err(e)) => {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL: {e}"
+                )))
+            }
+            Err(_) => {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL: no answer within {} s",
+                    ACQUIRE_TIMEOUT.as_secs()
+                )))
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)

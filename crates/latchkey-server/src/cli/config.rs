@@ -17,7 +17,7 @@ use clap::CommandFactory;
 use crate::cli::Cli;
 
 /// Options that are not settings.
-const NOT_SETTINGS: [&str; 3] = ["config", "help", "version"];
+const NOT_SETTINGS: [&str; 4] = ["config", "help", "version", "port"];
 
 /// The command line `args` (program name first) with the settings of the `--config` file
 /// (or `LATCHKEY_CONFIG`) added as options. Without a file, `args` unchanged.

@@ -126,9 +126,12 @@ impl std::fmt::Debug for DatabaseArg {
 /// Options of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "LATCHKEY_LISTEN", default_value = "127.0.0.1:8787")]
+    /// Address to listen on: host and port, e.g. 127.0.0.1:8787 or [::1]:8787.
+    #[arg(long, env = "LATCHKEY_LISTEN", default_value = "127.0.0.1:8787", value_parser = listen_address)]
     pub listen: SocketAddr,
+    /// Not a setting: `--port` is refused with a pointer to `--listen`.
+    #[arg(long, hide = true, value_parser = no_port_flag)]
+    pub port: Option<u16>,
     #[command(flatten)]
     pub db: DatabaseArg,
     /// User tokens one user may own.
@@ -522,4 +525,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `--listen`: a socket address, with a message that shows the form when it is not one.
+fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        let example = match text.parse::<u16>() {
+            Ok(port) => {
+                format!("127.0.0.1:{port} (this machine only) or 0.0.0.0:{port} (every interface)")
+            }
+            Err(_) => "127.0.0.1:8787 or [::1]:8787".to_owned(),
+        };
+        format!("expected an address and a port, such as {example}")
+    })
+}
+
+/// `--port`, which latchkey does not have: says what to use instead.
+fn no_port_flag(text: &str) -> Result<u16, String> {
+    Err(format!(
+        "latchkey has no --port; give the address and port together: --listen 127.0.0.1:{text}"
+    ))
 }

@@ -260,3 +260,50 @@ fn an_existing_token_file_or_link_is_never_overwritten() {
         assert_eq!(pending_files(dir.path()), 0, "no pending file left");
     }
 }
+
+/// Mistakes a new user makes with `serve`'s address get a message that shows the right form.
+#[test]
+fn a_port_alone_or_a_port_flag_is_told_the_form_of_listen() {
+    let (ok, _, err) = run(&["serve", "--listen", "18204"]);
+    assert!(!ok);
+    assert!(err.contains("127.0.0.1:18204"), "{err}");
+    let (ok, _, err) = run(&["serve", "--listen", "localhost"]);
+    assert!(!ok);
+    assert!(err.contains("127.0.0.1:8787 or [::1]:8787"), "{err}");
+    let (ok, _, err) = run(&["serve", "--port", "8787"]);
+    assert!(!ok);
+    assert!(err.contains("--listen 127.0.0.1:8787"), "{err}");
+}
+
+/// A database that cannot be opened is named with the reason, in one paragraph without a
+/// stack trace.
+#[test]
+fn database_errors_say_what_is_wrong() {
+    let missing = Command::new(LATCHKEY)
+        .args(["migrate", "--database", "sqlite:///no/such/dir/latchkey.db"])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(
+        err.contains("the directory /no/such/dir of the SQLite database does not exist"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("stack backtrace") && !err.contains("Stack backtrace"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one paragraph: {err}");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://latchkey@127.0.0.1:{port}/latchkey");
+    let (ok, _, err) = run(&["migrate", "--database", &url]);
+    assert!(!ok);
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    assert!(err.to_lowercase().contains("refused"), "{err}");
+}

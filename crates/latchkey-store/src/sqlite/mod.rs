@@ -47,6 +47,15 @@ impl SqliteStore {
                 "an in-memory SQLite database cannot be shared by latchkey's pools; give a file path".into(),
             ));
         };
+        if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(StoreError::Unsupported(format!(
+                    "the directory {} of the SQLite database does not exist: create it, or \
+                     choose another file with --database sqlite://PATH",
+                    dir.display()
+                )));
+            }
+        }
         create_private(&file);
         // Page caches (negative = KiB), small because they count in resident memory and the
         // OS's page cache holds the file anyway: the writer's keeps the upper levels of the
