@@ -126,7 +126,7 @@ impl std::fmt::Debug for DatabaseArg {
 /// Options of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on: host and port, e.g. 127.0.0.1:8787 or [::1]:8787.
+    /// Address to listen on: host and port, e.g. 127.0.0.1:8787, or 0.0.0.0:8787 for every IPv4 interface.
     #[arg(long, env = "LATCHKEY_LISTEN", default_value = "127.0.0.1:8787", value_parser = listen_address)]
     pub listen: SocketAddr,
     /// Not a setting: `--port` is refused with a pointer to `--listen`.
