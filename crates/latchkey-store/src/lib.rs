@@ -34,6 +34,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
     /// One user.
     async fn user(&self, id: Id) -> Result<Option<User>, StoreError>;
+    /// The user with this email (emails are unique).
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
     /// How many users exist (zero means a fresh database).
     async fn count_users(&self) -> Result<u64, StoreError>;
     /// Adds an account.

@@ -61,6 +61,20 @@ macro_rules! store_impl {
                 .transpose()
             }
 
+            async fn user_by_email(
+                &self,
+                email: &str,
+            ) -> Result<Option<$crate::User>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::UserRow>(
+                    "SELECT id, email, created_on FROM users WHERE email = $1",
+                )
+                .bind(email)
+                .fetch_optional(&self.$reader)
+                .await?
+                .map($crate::User::try_from)
+                .transpose()
+            }
+
             async fn count_users(&self) -> Result<u64, $crate::StoreError> {
                 let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
                     .fetch_one(&self.$writer)

@@ -43,6 +43,9 @@ pub enum Command {
     Migrate(DatabaseArg),
     /// Create a user, an account and an admin token; print them as one JSON object.
     Bootstrap(BootstrapArgs),
+    /// Locked out? Mint a new admin token for an existing user, straight into the database
+    /// (the server may be running or not), its secret in a new file readable by you only.
+    Recover(RecoverArgs),
     /// Add and list users.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -203,6 +206,19 @@ pub struct BootstrapArgs {
     /// Name of the new account.
     #[arg(long, default_value = "Default account")]
     pub account_name: String,
+}
+
+/// Options of `recover`.
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    #[command(flatten)]
+    pub db: DatabaseArg,
+    /// Email of the existing user who gets the token (`latchkey users list` shows them).
+    #[arg(long)]
+    pub email: String,
+    /// New file for the secret (mode 0600); an existing file is never overwritten.
+    #[arg(long, default_value = crate::admin::RECOVERY_TOKEN_FILE)]
+    pub output: PathBuf,
 }
 
 /// `latchkey users ...`
@@ -451,6 +467,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     "token_id": created.token_id,
                     "token": created.secret.expose(),
                 })
+            );
+            Ok(())
+        }
+        Command::Recover(args) => {
+            crate::admin::refuse_existing(&args.output, "--output")?;
+            let store = open(&args.db).await?;
+            let recovered =
+                crate::admin::recover(store.as_ref(), &args.email, &args.output, clock.now())
+                    .await?;
+            let expires_on = recovered
+                .expires_on
+                .format(&time::format_description::well_known::Rfc3339)?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "user_id": recovered.user_id,
+                    "token_id": recovered.token_id,
+                    "account_ids": recovered.account_ids,
+                    "expires_on": expires_on,
+                    "file": args.output,
+                })
+            );
+            eprintln!(
+                "the secret is in {}; it works until {expires_on}: use it to re-enable or \
+                 create your own token, then delete this one",
+                args.output.display()
             );
             Ok(())
         }

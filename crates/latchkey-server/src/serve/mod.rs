@@ -52,6 +52,9 @@ impl std::fmt::Debug for ServeConfig {
     }
 }
 
+/// The flag that names the first admin token's file.
+const ADMIN_TOKEN_FLAG: &str = "--admin-token-file";
+
 /// Email of the user created on an empty database.
 pub const FIRST_ADMIN_EMAIL: &str = "admin@latchkey.local";
 
@@ -61,6 +64,15 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         Some(path) => crate::serve::permission_groups_file::load(path)?,
         None => latchkey_core::Catalogue::builtin(),
     };
+    let token_file = config
+        .admin_token_file
+        .clone()
+        .unwrap_or_else(|| admin::default_token_file(&config.database));
+    // A new SQLite file is an empty database: with a token file already there, refuse before
+    // the file is created (an existing database is judged once it is open).
+    if latchkey_store::sqlite_file(&config.database).is_some_and(|db| !db.exists()) {
+        admin::refuse_existing(&token_file, ADMIN_TOKEN_FLAG)?;
+    }
     let store = latchkey_store::open(&config.database)
         .await
         .with_context(|| {
@@ -70,10 +82,6 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             )
         })?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let token_file = config
-        .admin_token_file
-        .clone()
-        .unwrap_or_else(|| admin::default_token_file(&config.database));
     first_admin(store.as_ref(), clock.as_ref(), &token_file).await?;
 
     let state = AppState::new(Arc::clone(&store), clock, config.limits)
@@ -120,12 +128,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// On an empty database: a first user, account and admin token. The secret is written
-/// (mode 0600, synced) to a new temporary file beside `token_file` before the database
-/// commit and linked to `token_file` after it, so it is never lost; an existing
-/// `token_file` is never overwritten (start-up stops and says so). When several nodes start on
-/// one empty database, one of them commits; the others' inserts collide on the admin's
-/// email, and they discard their files and carry on.
+/// On an empty database: a first user, account and admin token, its secret left in
+/// `token_file` by [`admin::commit_with_secret_file`] (never lost, never over an existing
+/// file). When several nodes start on one empty database, one of them commits; the others'
+/// inserts collide on the admin's email, and they carry on.
 async fn first_admin(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -134,42 +140,21 @@ async fn first_admin(
     if store.count_users().await? > 0 {
         return Ok(());
     }
-    if std::fs::symlink_metadata(token_file).is_ok() {
-        anyhow::bail!(
-            "the database is empty, but {} already exists (another database's admin token?); \
-             latchkey never overwrites a token file: move it away, or choose another file \
-             with --admin-token-file",
-            token_file.display()
-        );
-    }
     let (new, created) = admin::new_admin(FIRST_ADMIN_EMAIL, "Default account", clock.now());
-    // An unpredictable name, created exclusively: nobody can prepare a file or link there.
-    let mut pending = token_file.as_os_str().to_owned();
-    pending.push(format!(".{}.pending", latchkey_core::Id::random()));
-    let pending = PathBuf::from(pending);
-    admin::write_secret_file(&pending, &created.secret)
-        .with_context(|| format!("writing the admin token to {}", pending.display()))?;
-    match store.create_admin(&new, &admin::audit_event(&new)).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            std::fs::remove_file(&pending).ok();
+    let committed = admin::commit_with_secret_file(
+        token_file,
+        ADMIN_TOKEN_FLAG,
+        &created.secret,
+        store.create_admin(&new, &admin::audit_event(&new)),
+    )
+    .await;
+    if let Err(e) = committed {
+        if let Some(StoreError::Conflict(_)) = e.downcast_ref::<StoreError>() {
             tracing::info!("another node created the first admin token");
             return Ok(());
         }
-        Err(e) => {
-            std::fs::remove_file(&pending).ok();
-            return Err(e.into());
-        }
+        return Err(e);
     }
-    // A hard link, not a rename: it fails rather than replace a file that appeared meanwhile.
-    std::fs::hard_link(&pending, token_file).with_context(|| {
-        format!(
-            "the admin token is committed and its secret is in {}, but it could not be moved to {}",
-            pending.display(),
-            token_file.display()
-        )
-    })?;
-    std::fs::remove_file(&pending).ok();
     tracing::info!(
         file = %token_file.display(),
         user_id = %created.user_id,

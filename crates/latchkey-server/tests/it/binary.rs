@@ -194,6 +194,28 @@ fn first_serve_writes_a_private_admin_token_and_stops_on_sigterm() {
     assert!(ok);
     assert_eq!(out.lines().count(), 1);
     assert!(out.contains("admin@latchkey.local"));
+
+    // Issue 25: a second database in the same directory would write the same default token
+    // file. It stops before creating the database, names the file and the way out.
+    let out = Command::new(LATCHKEY)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--database", "sqlite://other.db"])
+        .current_dir(dir.path())
+        .env_remove("LATCHKEY_DATABASE_URL")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second first serve started");
+    assert!(
+        err.contains("latchkey-admin-token") && err.contains("--admin-token-file"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("other.db").exists(),
+        "the database was created before the refusal"
+    );
+    let kept = std::fs::read_to_string(&token_file).unwrap();
+    assert_eq!(kept.trim(), secret, "the first database's secret is kept");
 }
 
 #[test]
@@ -258,7 +280,132 @@ fn an_existing_token_file_or_link_is_never_overwritten() {
             assert_eq!(kept, "the other database's secret\n");
         }
         assert_eq!(pending_files(dir.path()), 0, "no pending file left");
+        assert!(
+            !dir.path().join(format!("{planted}.db")).exists(),
+            "{planted}: the refusal comes before the database is created"
+        );
     }
+}
+
+/// Issue 25: an operator whose only admin token is gone gets a new one with `recover`, on the
+/// database while the server runs; the token manages the user's and its accounts' tokens,
+/// and the audit log says it came from an operator's recovery.
+#[tokio::test]
+async fn recover_lets_a_locked_out_user_back_in() {
+    use crate::process::{call, verify, Node};
+    use reqwest::Method;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("locked.db").display());
+    let (ok, out, err) = run(&["bootstrap", "--database", &db, "--email", "ops@example.com"]);
+    assert!(ok, "{err}");
+    let boot: Value = serde_json::from_str(&out).unwrap();
+    let (admin, account) = (boot["token"].as_str().unwrap(), &boot["account_id"]);
+    let node = Node::start(&db, dir.path(), "locked");
+    let own = format!(
+        "{}/user/tokens/{}",
+        node.base,
+        boot["token_id"].as_str().unwrap()
+    );
+    let (status, body) = call(Method::DELETE, &own, admin, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(verify(&node, admin).await, 401, "locked out");
+
+    let file = dir.path().join("recovery");
+    let file_arg = file.to_str().unwrap();
+    let args = [
+        "recover",
+        "--database",
+        &db,
+        "--email",
+        "ops@example.com",
+        "--output",
+        file_arg,
+    ];
+    let (ok, out, err) = run(&args);
+    assert!(ok, "{err}");
+    let recovered: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(recovered["user_id"], boot["user_id"]);
+    assert_eq!(recovered["account_ids"], serde_json::json!([account]));
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let secret = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert!(
+        !out.contains(&secret) && !err.contains(&secret),
+        "the secret is only in the file"
+    );
+    assert!(err.contains("recovery"), "says where the secret is: {err}");
+
+    assert_eq!(verify(&node, &secret).await, 200);
+    let (status, body) = call(
+        Method::GET,
+        &format!("{}/user/tokens", node.base),
+        &secret,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let account_tokens = format!(
+        "{}/accounts/{}/tokens",
+        node.base,
+        account.as_str().unwrap()
+    );
+    let (status, body) = call(Method::GET, &account_tokens, &secret, None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        Method::GET,
+        &format!("{}/user/tokens/verify", node.base),
+        &secret,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        body["result"]["expires_on"].is_string(),
+        "a recovery token expires: {body}"
+    );
+    let (status, body) = call(
+        Method::GET,
+        &format!("{}/user/audit_logs", node.base),
+        &secret,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let entry = body["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["id"] == recovered["token_id"])
+        .unwrap_or_else(|| panic!("no audit entry for the recovery: {body:#}"));
+    assert_eq!(entry["metadata"]["via"], "operator recovery", "{entry}");
+    assert_eq!(entry["interface"], "CLI");
+
+    // The file is never overwritten, and an unknown email says who exists.
+    let (ok, _, err) = run(&args);
+    assert!(!ok);
+    assert!(err.contains(file_arg) && err.contains("--output"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), secret);
+    let other = dir.path().join("other");
+    let (ok, _, err) = run(&[
+        "recover",
+        "--database",
+        &db,
+        "--email",
+        "nobody@example.com",
+        "--output",
+        other.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("nobody@example.com") && err.contains("users list"),
+        "{err}"
+    );
+    assert!(!other.exists());
+    assert_eq!(pending_files(dir.path()), 0);
+    let (ok, out, err) = run(&["audit", "verify", "--database", &db]);
+    assert!(ok, "{out}{err}");
+    node.kill();
 }
 
 /// Mistakes a new user makes with `serve`'s address get a message that shows the right form.

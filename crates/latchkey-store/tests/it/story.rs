@@ -64,6 +64,14 @@ pub async fn run(store: &dyn Store) {
         Some(admin.account.clone())
     );
     assert_eq!(store.user(Id::random()).await.unwrap(), None);
+    assert_eq!(
+        store.user_by_email(&admin.user.email).await.unwrap(),
+        Some(admin.user.clone())
+    );
+    assert_eq!(
+        store.user_by_email("nobody@example.com").await.unwrap(),
+        None
+    );
     assert_eq!(store.account(Id::random()).await.unwrap(), None);
     let accounts = store.accounts_of(user).await.unwrap();
     assert_eq!(accounts.len(), 1);
