@@ -305,8 +305,77 @@ impl Grant {
     }
 }
 
+impl TokensCommand {
+    /// The connection options every subcommand has.
+    fn connection(&self) -> &Connection {
+        match self {
+            TokensCommand::List { connection, .. }
+            | TokensCommand::Get { connection, .. }
+            | TokensCommand::Create { connection, .. }
+            | TokensCommand::Update { connection, .. }
+            | TokensCommand::Roll { connection, .. }
+            | TokensCommand::Delete { connection, .. }
+            | TokensCommand::Verify { connection, .. } => connection,
+        }
+    }
+
+    /// What to say when the token the subcommand names does not exist, if it names one:
+    /// `no token <id>`, and for an account token, in which account.
+    fn missing_token(&self) -> Option<String> {
+        match self {
+            TokensCommand::Get { id, family, .. }
+            | TokensCommand::Update { id, family, .. }
+            | TokensCommand::Roll { id, family, .. }
+            | TokensCommand::Delete { id, family, .. } => Some(match &family.account {
+                Some(account) => format!("no token {id} in account {account}"),
+                None => format!("no token {id}"),
+            }),
+            TokensCommand::List { .. }
+            | TokensCommand::Create { .. }
+            | TokensCommand::Verify { .. } => None,
+        }
+    }
+}
+
+/// Turns the client's errors a person can act on into a sentence that says what to do: a
+/// server that cannot be reached (which URL was tried, and how to give another), and a token
+/// that does not exist (the API's 7003 "Could not route to ..." stays on the wire, but the
+/// person asked about a token). Other errors pass through.
+fn explain(error: anyhow::Error, url: &str, missing_token: Option<&str>) -> anyhow::Error {
+    let Some(client_error) = error.downcast_ref::<latchkey_client::Error>() else {
+        return error;
+    };
+    match client_error {
+        latchkey_client::Error::Transport(e) if e.is_connect() || e.is_timeout() => {
+            let mut cause: &dyn std::error::Error = e;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            anyhow!(
+                "cannot reach latchkey at {url} ({cause}); start it with `latchkey serve`, or \
+                 point to another server with --url or LATCHKEY_URL"
+            )
+        }
+        _ if client_error.code() == Some(7003) || client_error.status() == Some(404) => {
+            match missing_token {
+                Some(sentence) => anyhow!("{sentence}"),
+                None => error,
+            }
+        }
+        _ => error,
+    }
+}
+
 /// Runs `latchkey tokens ...`.
 pub async fn tokens(command: TokensCommand) -> anyhow::Result<()> {
+    let url = command.connection().url.clone();
+    let missing = command.missing_token();
+    run_tokens(command)
+        .await
+        .map_err(|e| explain(e, &url, missing.as_deref()))
+}
+
+async fn run_tokens(command: TokensCommand) -> anyhow::Result<()> {
     match command {
         TokensCommand::List {
             family,
@@ -463,7 +532,8 @@ pub async fn permission_groups(command: PermissionGroupsCommand) -> anyhow::Resu
     let groups: Vec<PermissionGroup> = connection
         .client()?
         .permission_groups(&family.family(), &GroupFilter { name, scope })
-        .await?;
+        .await
+        .map_err(|e| explain(e.into(), &connection.url, None))?;
     if connection.json {
         return print_json(&groups);
     }

@@ -157,9 +157,10 @@ async fn every_token_command_in_both_families() {
             &with(&["tokens", "get", &id]),
         );
         assert!(!gone.status.success());
+        // The wire says 404 7003 "Could not route to ..."; the CLI says what it means.
         let stderr = String::from_utf8_lossy(&gone.stderr);
         assert!(
-            stderr.contains("HTTP 404") && stderr.contains("7003"),
+            stderr.starts_with(&format!("latchkey: no token {id}")),
             "{stderr}"
         );
     }
@@ -263,6 +264,47 @@ async fn permission_groups_tokens_from_every_source_and_errors() {
         ],
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("no permission group named"));
+
+    // Issue 25: a token that does not exist is "no token <id>", not the wire's "Could not
+    // route to ...".
+    let missing = "0123456789abcdef0123456789abcdef";
+    for command in ["get", "roll", "delete"] {
+        let out = run_with(
+            &node,
+            "LATCHKEY_TOKEN",
+            admin_secret,
+            &["tokens", command, missing],
+        );
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.trim(),
+            format!("latchkey: no token {missing}"),
+            "{command}"
+        );
+    }
+
+    // A server that cannot be reached: which URL was tried, and how to give another; one
+    // paragraph even with RUST_BACKTRACE set.
+    let closed = format!("http://127.0.0.1:{}/client/v4", crate::process::free_port());
+    for args in [&["tokens", "list"][..], &["permission-groups", "list"][..]] {
+        let out = Command::new(LATCHKEY)
+            .args(args)
+            .env("LATCHKEY_URL", &closed)
+            .env("LATCHKEY_TOKEN", admin_secret)
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&closed), "{stderr}");
+        assert!(
+            stderr.contains("--url") && stderr.contains("LATCHKEY_URL"),
+            "{stderr}"
+        );
+        assert!(stderr.to_lowercase().contains("refused"), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
 }
 
 #[test]
