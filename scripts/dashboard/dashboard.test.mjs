@@ -27,6 +27,7 @@ let browser;
 let page;
 const foreignRequests = [];
 const consoleErrors = [];
+const missingAssets = []; // the page's own files (not the API's answers) that failed
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
@@ -40,6 +41,9 @@ before(async () => {
   page.setDefaultTimeout(5000);
   page.on("request", (request) => {
     if (!request.url().startsWith(base) && !request.url().startsWith("data:")) foreignRequests.push(request.url());
+  });
+  page.on("response", (response) => {
+    if (response.status() >= 400 && !response.url().includes("/client/v4/")) missingAssets.push(`${response.status()} ${response.url()}`);
   });
   page.on("console", (message) => {
     // The API's own refusals (a bad token, bad input) show up as failed fetches; anything
@@ -91,7 +95,7 @@ async function heading() {
 async function readSecret() {
   await page.locator("#secret").waitFor();
   const secret = await page.locator("#secret").inputValue();
-  assert.match(await page.locator(".warning-box").textContent(), /You will not see this again/);
+  assert.match(await page.locator("#main .warning-box").textContent(), /You will not see this again/);
   return secret;
 }
 
@@ -108,6 +112,11 @@ test("the page is served with its own assets and a strict content security polic
   assert.equal(response.headers()["x-frame-options"], "DENY");
   await page.locator("#token").waitFor();
   assert.equal(await heading(), "Sign in to latchkey");
+  // Its icon is its own, so the browser asks for no /favicon.ico.
+  const icon = await page.locator("link[rel=icon]").getAttribute("href");
+  const iconResponse = await fetch(base + icon);
+  assert.equal(iconResponse.status, 200);
+  assert.equal(iconResponse.headers.get("content-type"), "image/svg+xml");
   await shot("sign-in");
   await assertAccessible("the sign-in page");
 });
@@ -256,6 +265,45 @@ test("bad input is refused with a sentence that names the field", async () => {
   await page.getByRole("button", { name: "Cancel" }).click();
 });
 
+test("the builder offers only resources that fit the chosen groups, and the summary warns", async () => {
+  await page.click("#create");
+  await page.check("#template-custom");
+  await page.fill("#token-name", "scoped");
+  const options = () => page.locator("#policy-0-resource-0 option").evaluateAll((all) => all.map((o) => o.value));
+  assert.equal(await page.inputValue("#policy-0-resource-0"), "user", "the default resource");
+  await page.fill("#policy-0-search", "account settings read");
+  await page.getByRole("checkbox", { name: /^Account Settings Read/ }).check();
+  assert.equal(await page.inputValue("#policy-0-resource-0"), "account", "'This user' does not fit an account group");
+  assert.ok(!(await options()).includes("user"), `offered: ${await options()}`);
+  assert.ok((await options()).includes("all-accounts") && (await options()).includes("key"));
+  await page.fill("#policy-0-search", "api tokens read");
+  await page.getByRole("checkbox", { name: /^API Tokens Read/ }).check();
+  assert.ok((await options()).includes("user"), "a user group makes 'This user' fit again");
+  assert.match(await page.locator("#policy-0-fit").textContent(), /API Tokens Read applies to none of these resources/);
+  // A bare address is that address alone.
+  await page.fill("#ip-in", "127.0.0.1\n::1");
+  await page.click("#to-summary");
+  assert.match(await page.locator("#summary-warning").textContent(), /Policy 1: API Tokens Read applies to none of its resources/);
+  assert.match(await page.locator("#summary").textContent(), /127\.0\.0\.1\/32, ::1\/128/);
+  await page.getByRole("button", { name: "Back to edit" }).click();
+  await page.getByRole("button", { name: "Add resource" }).click();
+  await page.selectOption("#policy-0-resource-1", "user");
+  assert.equal(await page.locator("#policy-0-fit").textContent(), "");
+  await page.click("#to-summary");
+  assert.equal(await page.locator("#summary-warning").count(), 0);
+  await page.click("#submit-token");
+  const secret = await readSecret();
+  const verified = await call("GET", "/user/tokens/verify", secret);
+  assert.equal(verified.status, 200, "the test's requests come from 127.0.0.1");
+  const token = (await call("GET", `/user/tokens/${verified.body.result.id}`, admin)).body.result;
+  assert.deepEqual(token.condition, { request_ip: { in: ["127.0.0.1/32", "::1/128"] } });
+  const me = (await call("GET", "/user", admin)).body.result;
+  assert.deepEqual(Object.keys(token.policies[0].resources).sort(), [`com.cloudflare.api.account.${accountId}`, `com.cloudflare.api.user.${me.id}`].sort());
+  assert.equal((await call("DELETE", `/user/tokens/${token.id}`, admin)).status, 200);
+  await page.getByRole("button", { name: "Done, I have copied it" }).click();
+  await page.getByRole("heading", { name: "API tokens" }).waitFor();
+});
+
 test("roll shows the new secret once; the old one stops working", async () => {
   const row = await rowOf("ci-dns");
   await row.getByRole("button", { name: "Roll ci-dns" }).click();
@@ -273,8 +321,20 @@ test("roll shows the new secret once; the old one stops working", async () => {
   await page.getByRole("button", { name: "Done, I have copied it" }).click();
 });
 
-test("disable and enable change what the secret can do", async () => {
+test("disable asks first (in red, as the row's Delete), and enable changes what the secret can do", async () => {
+  // Every button of a row stays on one line at this width.
+  await (await rowOf("ci-dns")).getByRole("button", { name: "Delete ci-dns" }).waitFor();
+  const tops = await (await rowOf("ci-dns")).locator("button").evaluateAll((all) => all.map((b) => b.getBoundingClientRect().top));
+  assert.equal(new Set(tops).size, 1, `the row's buttons sit on ${new Set(tops).size} lines`);
   await (await rowOf("ci-dns")).getByRole("button", { name: "Disable ci-dns" }).click();
+  await page.locator("#confirm[open]").waitFor();
+  assert.ok(await page.locator("#confirm-warning").isHidden(), "no warning: it is not the signed-in token");
+  const colour = (selector) => page.locator(selector).evaluate((b) => getComputedStyle(b).backgroundColor);
+  assert.equal(await colour("#confirm-ok"), await colour("tbody tr:first-child button.danger"));
+  await page.getByRole("button", { name: "Cancel" }).click();
+  assert.equal((await call("GET", "/user/tokens/verify", built.secret)).status, 200, "cancel disabled nothing");
+  await (await rowOf("ci-dns")).getByRole("button", { name: "Disable ci-dns" }).click();
+  await page.getByRole("button", { name: "Disable token" }).click();
   await page.getByText("ci-dns is now disabled.").waitFor();
   assert.match(await (await rowOf("ci-dns")).textContent(), /disabled/);
   assert.notEqual((await call("GET", "/user/tokens/verify", built.secret)).status, 200);
@@ -283,6 +343,36 @@ test("disable and enable change what the secret can do", async () => {
   assert.equal((await call("GET", "/user/tokens/verify", built.secret)).status, 200);
   const token = (await call("GET", `/user/tokens/${built.id}`, admin)).body.result;
   assert.deepEqual(token.condition, { request_ip: { not_in: ["203.0.113.0/24"] } }, "a status change keeps the rest");
+});
+
+test("each view has its own address: Back, Forward and reload work", async () => {
+  assert.equal(new URL(page.url()).hash, "#/user/tokens");
+  await page.getByRole("link", { name: "ci-dns", exact: true }).click();
+  await page.getByRole("heading", { name: "ci-dns", exact: true }).waitFor();
+  assert.equal(new URL(page.url()).hash, `#/user/tokens/${built.id}`);
+  await page.goBack();
+  await page.getByRole("heading", { name: "API tokens" }).waitFor();
+  await page.goForward();
+  await page.getByRole("heading", { name: "ci-dns", exact: true }).waitFor();
+  await page.reload();
+  await page.getByRole("heading", { name: "ci-dns", exact: true }).waitFor();
+  await page.getByRole("button", { name: "Edit" }).click();
+  await page.getByRole("heading", { name: "Edit ci-dns", exact: true }).waitFor();
+  assert.equal(new URL(page.url()).hash, `#/user/tokens/${built.id}/edit`);
+  await page.reload();
+  await page.getByRole("heading", { name: "Edit ci-dns", exact: true }).waitFor();
+  await page.goBack();
+  await page.getByRole("heading", { name: "ci-dns", exact: true }).waitFor();
+  await page.getByRole("link", { name: "← All tokens" }).click();
+  await page.getByRole("heading", { name: "API tokens" }).waitFor();
+  assert.equal(new URL(page.url()).hash, "#/user/tokens");
+  // The account's list has its own address too.
+  await page.goto(`${base}/#/accounts/${accountId}/tokens`);
+  await page.locator("caption, p").filter({ hasText: /account Default account|No tokens yet/ }).first().waitFor();
+  assert.equal(await page.inputValue("#owner"), "1");
+  await page.goBack();
+  await page.locator("caption").filter({ hasText: "tokens of your user" }).waitFor();
+  assert.equal(await page.inputValue("#owner"), "0");
 });
 
 test("view and edit a token with the same builder", async () => {
@@ -368,6 +458,21 @@ test("a narrow screen gets cards, without sideways scrolling", async () => {
   await page.setViewportSize({ width: 1280, height: 860 });
 });
 
+test("an expired token offers no Disable", async () => {
+  const me = (await call("GET", "/user", admin)).body.result;
+  const made = await call("POST", "/user/tokens", admin, { ...readOnlyBody("long gone", me.id), expires_on: "2020-01-01T00:00:00Z" });
+  assert.equal(made.status, 200, JSON.stringify(made.body));
+  await page.selectOption("#owner", { index: 0 });
+  await page.fill("#filter", "long gone");
+  const row = await rowOf("long gone");
+  await row.waitFor();
+  assert.match(await row.textContent(), /expired/);
+  assert.equal(await row.getByRole("button", { name: /^(Disable|Enable) / }).count(), 0);
+  assert.equal(await row.getByRole("button", { name: "Delete long gone" }).count(), 1);
+  assert.equal((await call("DELETE", `/user/tokens/${made.body.result.id}`, admin)).status, 200);
+  await page.fill("#filter", "");
+});
+
 test("sign-out forgets the token", async () => {
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in to latchkey" }).waitFor();
@@ -376,7 +481,42 @@ test("sign-out forgets the token", async () => {
   await page.getByRole("heading", { name: "Sign in to latchkey" }).waitFor();
 });
 
-test("nothing was fetched from anywhere else, and the page logged no errors", () => {
+test("the token you are signed in with: each destructive step warns, and a roll keeps you in", async () => {
+  const me = (await call("GET", "/user/tokens/verify", admin)).body.result;
+  const name = (await call("GET", `/user/tokens/${me.id}`, admin)).body.result.name;
+  await page.fill("#token", admin);
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "API tokens" }).waitFor();
+  for (const verb of ["Disable", "Delete", "Roll"]) {
+    await page.fill("#filter", name);
+    await (await rowOf(name)).getByRole("button", { name: `${verb} ${name}` }).click();
+    await page.locator("#confirm[open]").waitFor();
+    assert.match(await page.locator("#confirm-warning").textContent(), /This is the token you are signed in with/, verb);
+    await shot(`own-token-${verb.toLowerCase()}`, false);
+    await page.getByRole("button", { name: "Cancel" }).click();
+  }
+  assert.equal((await call("GET", "/user/tokens/verify", admin)).status, 200, "nothing happened on Cancel");
+  await (await rowOf(name)).getByRole("button", { name: `Roll ${name}` }).click();
+  await page.getByRole("button", { name: "Roll secret" }).click();
+  const rolled = await readSecret();
+  assert.notEqual((await call("GET", "/user/tokens/verify", admin)).status, 200, "the old secret is dead");
+  await page.getByRole("button", { name: "Done, I have copied it" }).click();
+  await page.getByRole("heading", { name: "API tokens" }).waitFor();
+  await page.fill("#filter", "");
+  await page.locator("caption").waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("latchkey.token")), rolled, "the page moved to the new secret");
+  // Disabling it signs the page out, and says why.
+  await page.fill("#filter", name);
+  await (await rowOf(name)).getByRole("button", { name: `Disable ${name}` }).click();
+  await page.getByRole("button", { name: "Disable token" }).click();
+  await page.getByRole("heading", { name: "Sign in to latchkey" }).waitFor();
+  assert.match(await page.getByRole("status").textContent(), /It was the token you were signed in with/);
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  assert.notEqual((await call("GET", "/user/tokens/verify", rolled)).status, 200);
+});
+
+test("nothing was fetched from anywhere else, no file of the page was missing, and the page logged no errors", () => {
   assert.deepEqual(foreignRequests, []);
+  assert.deepEqual(missingAssets, []);
   assert.deepEqual(consoleErrors, []);
 });

@@ -3,6 +3,11 @@
 // The token you sign in with lives in this tab's sessionStorage only and is sent as the
 // bearer header. Secrets shown after create and roll live in the page until you leave it.
 // Every piece of data reaches the DOM through textContent or attributes, never as HTML.
+//
+// Each view has its own address in the URL's fragment, the API path of what it shows:
+// #/user/tokens, #/accounts/<id>/tokens, #<owner>/tokens/new, #<owner>/tokens/<id> and
+// #<owner>/tokens/<id>/edit. Back, Forward and reload work; the review step and a new
+// secret are not addresses of their own (a secret is shown once).
 
 const API = "/client/v4";
 const SESSION_KEY = "latchkey.token";
@@ -21,6 +26,7 @@ const state = {
   accounts: [], // [{id, name}] the token may act on
   ownAccount: null, // the account of an account token
   owner: null, // the owner whose tokens are shown: {label, prefix, family}
+  session: null, // the token the page is signed in with: {id, prefix}
   groups: new Map(), // prefix -> permission groups
   tokens: [],
   filter: "",
@@ -73,10 +79,14 @@ function field(label, input, hint) {
   );
 }
 
-function confirmDialog(title, text, okLabel) {
+/** Asks before a destructive step; `warning` (if any) is shown in a box of its own. */
+function confirmDialog(title, text, okLabel, warning) {
   const dialog = document.getElementById("confirm");
   document.getElementById("confirm-title").textContent = title;
   document.getElementById("confirm-text").textContent = text;
+  const warningBox = document.getElementById("confirm-warning");
+  warningBox.textContent = warning ?? "";
+  warningBox.hidden = !warning;
   document.getElementById("confirm-ok").textContent = okLabel;
   dialog.returnValue = "";
   dialog.showModal();
@@ -218,7 +228,7 @@ function markFields(error) {
 // ---------------------------------------------------------------------------------------
 // Sign-in
 
-function signInView(error) {
+function signInView(error, notice) {
   const input = h("input", {
     id: "token",
     name: "token",
@@ -234,6 +244,7 @@ function signInView(error) {
       {},
       "Paste an API token. The page keeps it in this browser tab only (session storage) and sends it to this server's API as the Authorization header. Closing the tab or signing out forgets it.",
     ),
+    notice ? h("p", { class: "notice", role: "status" }, notice) : null,
     error ? errorBox(error, "This token cannot sign in:") : null,
     h(
       "form",
@@ -244,7 +255,7 @@ function signInView(error) {
           const secret = input.value.trim();
           try {
             await signIn(secret);
-            await ownerView(state.owner);
+            await route();
           } catch (e) {
             signOut(false);
             signInView(e);
@@ -262,8 +273,9 @@ async function signIn(secret) {
   let refusal = null;
   let family = null;
   try {
-    await api("GET", "/user/tokens/verify");
+    const verified = (await api("GET", "/user/tokens/verify")).result;
     family = "user";
+    state.session = { id: verified.id, prefix: "/user" };
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
     refusal = e;
@@ -283,9 +295,10 @@ async function signIn(secret) {
   } else {
     for (const account of state.accounts) {
       try {
-        await api("GET", `/accounts/${account.id}/tokens/verify`);
+        const verified = (await api("GET", `/accounts/${account.id}/tokens/verify`)).result;
         family = "account";
         state.ownAccount = account;
+        state.session = { id: verified.id, prefix: `/accounts/${account.id}` };
         break;
       } catch (e) {
         if (!(e instanceof ApiError)) throw e;
@@ -302,12 +315,13 @@ async function signIn(secret) {
   renderWho();
 }
 
-function signOut(render = true) {
+function signOut(render = true, notice) {
   sessionStorage.removeItem(SESSION_KEY);
-  Object.assign(state, { secret: null, user: null, accounts: [], ownAccount: null, owner: null, tokens: [] });
+  Object.assign(state, { secret: null, user: null, accounts: [], ownAccount: null, owner: null, session: null, tokens: [] });
   state.groups.clear();
   renderWho();
-  if (render) signInView();
+  history.replaceState(null, "", location.pathname);
+  if (render) signInView(null, notice);
 }
 
 function renderWho() {
@@ -341,14 +355,64 @@ function accountName(id) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Addresses
+
+/** The address of a view of `owner`'s tokens: "" (the list), "/new", "/<id>", "/<id>/edit". */
+function hashOf(owner, rest = "") {
+  return `#${owner.prefix}/tokens${rest}`;
+}
+
+let flash = null; // a message for the next view, e.g. "x was deleted."
+let viewCount = 0; // a view that finished loading after a newer one started is not shown
+
+/** Goes to `hash` (a new history entry, or in place with `replace`), then shows it. */
+function go(hash, message, replace = false) {
+  flash = message ?? null;
+  if (replace) history.replaceState(null, "", hash);
+  if (replace || location.hash === hash) route();
+  else location.hash = hash; // the hashchange event shows it
+}
+
+/** Shows the view the URL names; an address that names nothing known shows the first list. */
+async function route() {
+  if (!state.secret) {
+    signInView();
+    return;
+  }
+  const message = flash;
+  flash = null;
+  const view = ++viewCount;
+  const current = () => view === viewCount;
+  const match = /^#(\/user|\/accounts\/[0-9a-f]{32})\/tokens(?:\/(new|[0-9a-f]{32})(\/edit)?)?$/.exec(location.hash);
+  const owner = match && ownersOf().find((o) => o.prefix === match[1]);
+  if (!owner) {
+    history.replaceState(null, "", hashOf(state.owner ?? ownersOf()[0]));
+    flash = message;
+    route();
+    return;
+  }
+  state.owner = owner;
+  const [, , id, edit] = match;
+  if (!id) await ownerView(owner, message, current);
+  else if (id === "new") await createView(current);
+  else if (edit) await editRoute(id, current);
+  else await tokenView(id, message, current);
+}
+
+window.addEventListener("hashchange", () => route());
+
+// ---------------------------------------------------------------------------------------
 // Token lists
 
-async function ownerView(owner, message) {
+async function ownerView(owner, message, current = () => true) {
   state.owner = owner;
   state.page = 1;
   try {
-    state.tokens = await apiAll(`${owner.prefix}/tokens?include_expired=true`);
+    const tokens = await apiAll(`${owner.prefix}/tokens?include_expired=true`);
+    if (!current()) return;
+    state.tokens = tokens;
   } catch (e) {
+    if (!current()) return;
     state.tokens = [];
     listView(e);
     return;
@@ -390,7 +454,7 @@ function listView(error, message) {
     "select",
     {
       id: "owner",
-      onchange: () => ownerView(owners[Number(select.value)]),
+      onchange: () => go(hashOf(owners[Number(select.value)])),
     },
     owners.map((o, i) => h("option", { value: String(i), selected: o.prefix === state.owner.prefix }, o.label)),
   );
@@ -428,7 +492,7 @@ function listView(error, message) {
       field("Tokens of", select),
       field("Filter by name", filter),
       field("Status", statusFilter),
-      h("button", { type: "button", id: "create", onclick: () => createView() }, "Create token"),
+      h("button", { type: "button", id: "create", onclick: () => go(hashOf(state.owner, "/new")) }, "Create token"),
     ),
     error ? errorBox(error, `The tokens of ${state.owner.noun} cannot be listed:`) : region,
   );
@@ -452,7 +516,7 @@ function renderTable() {
     h(
       "tr",
       {},
-      h("td", { "data-label": "Name" }, h("a", { href: `#token/${token.id}`, onclick: (e) => { e.preventDefault(); tokenView(token.id); } }, token.name)),
+      h("td", { "data-label": "Name" }, h("a", { href: hashOf(state.owner, `/${token.id}`) }, token.name)),
       h("td", { "data-label": "Status" }, h("span", { class: `badge ${statusOf(token)}` }, statusOf(token))),
       h("td", { "data-label": "Permissions" }, permissionSummary(token)),
       h("td", { "data-label": "Last used" }, when(token.last_used_on)),
@@ -481,39 +545,59 @@ function renderTable() {
   );
 }
 
-/** Edit, roll, disable or enable, and delete; `where` is "row" or "detail". */
+/** Edit, roll, disable or enable (not for an expired token: it works for nobody), and
+ * delete; `where` is "row" or "detail". */
 function tokenActions(token, where) {
   const label = (verb) => (where === "row" ? `${verb} ${token.name}` : null);
   const disabled = token.status === "disabled";
+  const expired = statusOf(token) === "expired" || (token.expires_on && new Date(token.expires_on) <= new Date());
   return h(
     "div",
     { class: "actions" },
-    h("button", { type: "button", class: "secondary", "aria-label": label("Edit"), onclick: () => editView(token) }, "Edit"),
+    h("button", { type: "button", class: "secondary", "aria-label": label("Edit"), onclick: () => go(hashOf(state.owner, `/${token.id}/edit`)) }, "Edit"),
     h("button", { type: "button", class: "secondary", "aria-label": label("Roll"), onclick: () => roll(token) }, "Roll"),
-    h(
-      "button",
-      { type: "button", class: "secondary", "aria-label": label(disabled ? "Enable" : "Disable"), onclick: () => setStatus(token, disabled ? "active" : "disabled") },
-      disabled ? "Enable" : "Disable",
-    ),
+    expired
+      ? null
+      : h(
+          "button",
+          { type: "button", class: "secondary", "aria-label": label(disabled ? "Enable" : "Disable"), onclick: () => setStatus(token, disabled ? "active" : "disabled") },
+          disabled ? "Enable" : "Disable",
+        ),
     h("button", { type: "button", class: "danger", "aria-label": label("Delete"), onclick: () => remove(token) }, "Delete"),
   );
 }
 
+/** Whether `token` is the one the page is signed in with. */
+function isSession(token) {
+  return state.session?.id === token.id && state.session?.prefix === state.owner.prefix;
+}
+
+const SIGNED_OUT_AFTER =
+  "This is the token you are signed in with. The dashboard signs you out, and you need another token to sign in again; with no other admin token, an operator can make one on the server with the command “latchkey recover”.";
+
 // ---------------------------------------------------------------------------------------
 // One token
 
-async function tokenView(id, message) {
-  let token;
+/** The token `id` of the current owner, or null after showing the list and why not. */
+async function tokenOrList(id, current) {
   try {
-    token = (await api("GET", `${state.owner.prefix}/tokens/${id}`)).result;
+    const token = (await api("GET", `${state.owner.prefix}/tokens/${id}`)).result;
+    return current() ? token : null;
   } catch (e) {
-    await ownerView(state.owner);
+    if (!current()) return null;
+    history.replaceState(null, "", hashOf(state.owner));
+    await ownerView(state.owner, null, current);
     main().prepend(errorBox(e, "This token cannot be shown:"));
-    return;
+    return null;
   }
+}
+
+async function tokenView(id, message, current = () => true) {
+  const token = await tokenOrList(id, current);
+  if (!token) return;
   const ranges = token.condition?.request_ip;
   show(
-    h("p", {}, h("a", { href: "#", onclick: (e) => { e.preventDefault(); ownerView(state.owner); } }, "← All tokens")),
+    h("p", {}, h("a", { href: hashOf(state.owner) }, "← All tokens")),
     h("h1", {}, token.name),
     message ? h("p", { class: "notice", role: "status" }, message) : null,
     h(
@@ -539,14 +623,20 @@ async function tokenView(id, message) {
 }
 
 async function roll(token) {
+  const own = isSession(token);
   const ok = await confirmDialog(
     `Roll ${token.name}?`,
     "A new secret replaces the current one at once: anything still using the old secret stops working.",
     "Roll secret",
+    own ? "This is the token you are signed in with. The dashboard switches to the new secret; copy it before you leave the page, or you will need another token to sign in next time." : null,
   );
   if (!ok) return;
   try {
     const secret = (await api("PUT", `${state.owner.prefix}/tokens/${token.id}/value`, {})).result;
+    if (own) {
+      state.secret = secret;
+      sessionStorage.setItem(SESSION_KEY, secret);
+    }
     secretView(`New secret for ${token.name}`, secret);
   } catch (e) {
     main().prepend(errorBox(e, "The token was not rolled:"));
@@ -554,27 +644,45 @@ async function roll(token) {
 }
 
 async function setStatus(token, status) {
+  const own = isSession(token);
+  if (status === "disabled") {
+    const ok = await confirmDialog(
+      `Disable ${token.name}?`,
+      "Requests with its secret are refused until the token is enabled again.",
+      "Disable token",
+      own ? SIGNED_OUT_AFTER : null,
+    );
+    if (!ok) return;
+  }
   try {
     await api("PUT", `${state.owner.prefix}/tokens/${token.id}`, { ...updateBody(token), status });
-    await ownerView(state.owner, `${token.name} is now ${status === "active" ? "enabled" : "disabled"}.`);
   } catch (e) {
     main().prepend(errorBox(e, "The status was not changed:"));
+    return;
   }
+  const done = `${token.name} is now ${status === "active" ? "enabled" : "disabled"}.`;
+  if (own && status === "disabled") signOut(true, `${done} It was the token you were signed in with.`);
+  else go(hashOf(state.owner), done);
 }
 
 async function remove(token) {
+  const own = isSession(token);
   const ok = await confirmDialog(
     `Delete ${token.name}?`,
     "Anything using this token stops working at once. This cannot be undone.",
     "Delete token",
+    own ? SIGNED_OUT_AFTER : null,
   );
   if (!ok) return;
   try {
     await api("DELETE", `${state.owner.prefix}/tokens/${token.id}`);
-    await ownerView(state.owner, `${token.name} was deleted.`);
   } catch (e) {
     main().prepend(errorBox(e, "The token was not deleted:"));
+    return;
   }
+  const done = `${token.name} was deleted.`;
+  if (own) signOut(true, `${done} It was the token you were signed in with.`);
+  else go(hashOf(state.owner), done);
 }
 
 /** An update body that keeps everything of `token` as it is. */
@@ -621,7 +729,7 @@ function secretView(title, secret) {
         },
         "Copy secret",
       ),
-      h("button", { type: "button", class: "secondary", onclick: () => ownerView(state.owner) }, "Done, I have copied it"),
+      h("button", { type: "button", class: "secondary", onclick: () => go(hashOf(state.owner)) }, "Done, I have copied it"),
     ),
     status,
     h("p", {}, "Check it with:"),
@@ -632,6 +740,47 @@ function secretView(title, secret) {
 // ---------------------------------------------------------------------------------------
 // The policy builder: a draft is {name, status, policies: [{effect, groups: [id], resources:
 // [{type, account, key, value}]}], ipIn, ipNotIn, notBefore, expiresOn}.
+
+/** The scope (resource kind) each resource choice names. */
+const TYPE_SCOPE = {
+  user: "com.cloudflare.api.user",
+  account: "com.cloudflare.api.account",
+  "all-accounts": "com.cloudflare.api.account",
+  "account-zones": "com.cloudflare.api.account.zone",
+  "all-zones": "com.cloudflare.api.account.zone",
+};
+
+/** The kind of a resource key: all but its last part (`com.cloudflare.api.account.zone.*`). */
+function scopeOfKey(key) {
+  const dot = key.lastIndexOf(".");
+  return dot > 0 ? key.slice(0, dot) : key;
+}
+
+/** The kinds of resource a row names: for nested keys, the inner ones (what they grant on). */
+function rowScopes(row) {
+  if (row.type === "nested") return Object.keys(row.value).map(scopeOfKey);
+  if (row.type === "key") return [scopeOfKey(row.key.trim())];
+  return [TYPE_SCOPE[row.type]];
+}
+
+/** The chosen groups of a policy that apply to none of its resources: latchkey refuses
+ * such a policy (1008), as Cloudflare does. */
+function misfits(policy, groups) {
+  const named = new Set(policy.resources.flatMap(rowScopes));
+  return policy.groups.filter((id) => {
+    const group = groups.find((g) => g.id === id);
+    return group && !group.scopes.some((scope) => named.has(scope));
+  });
+}
+
+/** The resource choices that fit at least one chosen group (all of them before any is
+ * chosen); a resource key of your own always fits. */
+function fittingTypes(policy, groups) {
+  const scopes = new Set(policy.groups.flatMap((id) => groups.find((g) => g.id === id)?.scopes ?? []));
+  const types = resourceTypes();
+  if (scopes.size === 0) return types;
+  return types.filter(([type]) => type === "key" || scopes.has(TYPE_SCOPE[type]));
+}
 
 /** Resource choices of a policy row, by family. */
 function resourceTypes() {
@@ -740,6 +889,16 @@ function lines(text) {
     .filter(Boolean);
 }
 
+/** Address ranges, one per line; a bare address is the range of that address alone. */
+function cidrs(text) {
+  return lines(text).map((entry) => {
+    if (entry.includes("/")) return entry;
+    if (entry.includes(":")) return `${entry}/128`;
+    if (/^\d{1,3}(\.\d{1,3}){3}$/.test(entry)) return `${entry}/32`;
+    return entry; // not an address: the API names the entry
+  });
+}
+
 /** The create or update body of a draft. */
 function draftBody(draft, original) {
   const body = {
@@ -750,8 +909,8 @@ function draftBody(draft, original) {
       resources: Object.fromEntries(p.resources.map(resourceEntry)),
     })),
   };
-  const ipIn = lines(draft.ipIn);
-  const ipNotIn = lines(draft.ipNotIn);
+  const ipIn = cidrs(draft.ipIn);
+  const ipNotIn = cidrs(draft.ipNotIn);
   if (ipIn.length || ipNotIn.length) {
     body.condition = { request_ip: {} };
     if (ipIn.length) body.condition.request_ip.in = ipIn;
@@ -811,16 +970,21 @@ async function groupsOrError() {
   }
 }
 
-async function createView() {
+async function createView(current = () => true) {
   const groups = await groupsOrError();
-  if (!groups) return;
+  if (!groups || !current()) return;
   const draft = { name: "", status: "active", policies: [emptyPolicy()], ipIn: "", ipNotIn: "", notBefore: "", expiresOn: "", template: "custom" };
   builderView(draft, groups, null);
 }
 
-async function editView(token) {
+async function editRoute(id, current) {
+  const token = await tokenOrList(id, current);
+  if (token) await editView(token, current);
+}
+
+async function editView(token, current = () => true) {
   const groups = await groupsOrError();
-  if (!groups) return;
+  if (!groups || !current()) return;
   const ranges = token.condition?.request_ip ?? {};
   const draft = {
     name: token.name,
@@ -904,8 +1068,8 @@ function builderView(draft, groups, original, error) {
       "fieldset",
       {},
       h("legend", {}, "Client addresses (optional)"),
-      field("Allow only from", ipIn, "CIDR ranges such as 192.0.2.0/24 or 2001:db8::/32, one per line. Empty: any address."),
-      field("Never from", ipNotIn, "CIDR ranges refused even when allowed above, one per line."),
+      field("Allow only from", ipIn, "CIDR ranges such as 192.0.2.0/24 or 2001:db8::/32, or single addresses, one per line. Empty: any address."),
+      field("Never from", ipNotIn, "CIDR ranges or single addresses refused even when allowed above, one per line."),
     ),
     h(
       "fieldset",
@@ -914,7 +1078,7 @@ function builderView(draft, groups, original, error) {
       field("Start date", notBefore, "The token works from 00:00 UTC on this day. Empty: at once."),
       field("Expiry date", expiresOn, "The token stops working at 00:00 UTC on this day. Empty: never."),
     ),
-    h("div", { class: "actions" }, h("button", { type: "submit", id: "to-summary" }, "Continue to summary"), h("button", { type: "button", class: "secondary", onclick: () => ownerView(state.owner) }, "Cancel")),
+    h("div", { class: "actions" }, h("button", { type: "submit", id: "to-summary" }, "Continue to summary"), h("button", { type: "button", class: "secondary", onclick: () => go(hashOf(state.owner)) }, "Cancel")),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -969,6 +1133,7 @@ function policyFieldset(policy, index, draft, groups, rerender) {
               if (e.target.checked) policy.groups.push(g.id);
               else policy.groups = policy.groups.filter((x) => x !== g.id);
               renderSelected();
+              renderResources();
             },
           }),
           h("label", { for: id }, g.name, h("span", { class: "hint" }, ` ${g.scopes.map(scopeName).join(", ")}`)),
@@ -977,13 +1142,35 @@ function policyFieldset(policy, index, draft, groups, rerender) {
     );
     if (!matching.length) choices.append(h("li", {}, "No permission group matches."));
   };
+  // Resources offer only what fits the chosen groups; a row that no longer fits moves to
+  // the first choice that does.
+  const resources = h("div", { class: "resources" });
+  const fit = h("p", { class: "hint", id: `${prefix}-fit`, "aria-live": "polite" });
+  const renderFit = () => {
+    const names = misfits(policy, groups).map((id) => groupName(id, policy));
+    fit.textContent = names.length ? `${names.join(", ")} ${names.length === 1 ? "applies" : "apply"} to none of these resources: add one it applies to, or latchkey refuses the policy.` : "";
+  };
+  const renderResources = () => {
+    const types = fittingTypes(policy, groups);
+    for (const row of policy.resources) {
+      if (row.type !== "nested" && !types.some(([type]) => type === row.type)) {
+        row.type = types[0][0];
+        row.account ||= defaultAccount();
+      }
+    }
+    resources.replaceChildren(
+      ...policy.resources.map((row, r) =>
+        resourceControls(row, `${prefix}-resource-${r}`, types, renderFit, () => {
+          policy.resources.splice(r, 1);
+          rerender();
+        }),
+      ),
+    );
+    renderFit();
+  };
   renderChoices();
   renderSelected();
-
-  const resources = policy.resources.map((row, r) => resourceControls(row, `${prefix}-resource-${r}`, () => {
-    policy.resources.splice(r, 1);
-    rerender();
-  }));
+  renderResources();
 
   return h(
     "fieldset",
@@ -998,7 +1185,8 @@ function policyFieldset(policy, index, draft, groups, rerender) {
       selected,
     ),
     h("h3", {}, "Resources"),
-    ...resources,
+    resources,
+    fit,
     h(
       "div",
       { class: "actions" },
@@ -1008,7 +1196,7 @@ function policyFieldset(policy, index, draft, groups, rerender) {
           type: "button",
           class: "secondary",
           onclick: () => {
-            policy.resources.push({ type: "account", account: defaultAccount(), key: "" });
+            policy.resources.push({ type: fittingTypes(policy, groups).find(([type]) => type !== "user")?.[0] ?? "account", account: defaultAccount(), key: "" });
             rerender();
           },
         },
@@ -1032,7 +1220,7 @@ function policyFieldset(policy, index, draft, groups, rerender) {
   );
 }
 
-function resourceControls(row, id, onRemove) {
+function resourceControls(row, id, types, onChange, onRemove) {
   if (row.type === "nested") {
     return h("div", { class: "resource" }, h("p", { id }, h("code", {}, `${row.key}: ${JSON.stringify(row.value)}`)), h("button", { type: "button", class: "secondary", onclick: onRemove }, "Remove resource"));
   }
@@ -1044,9 +1232,10 @@ function resourceControls(row, id, onRemove) {
         row.type = type.value;
         row.account ||= defaultAccount();
         renderDetail();
+        onChange();
       },
     },
-    resourceTypes().map(([value, label]) => h("option", { value, selected: row.type === value }, label)),
+    types.map(([value, label]) => h("option", { value, selected: row.type === value }, label)),
   );
   const detail = h("div", { class: "resource-detail" });
   const renderDetail = () => {
@@ -1066,7 +1255,15 @@ function resourceControls(row, id, onRemove) {
       }
       detail.replaceChildren(field("Account", account));
     } else if (row.type === "key") {
-      const key = h("input", { id: `${id}-key`, value: row.key ?? "", placeholder: "com.cloudflare.api.account.zone.<zone id>", oninput: () => (row.key = key.value) });
+      const key = h("input", {
+        id: `${id}-key`,
+        value: row.key ?? "",
+        placeholder: "com.cloudflare.api.account.zone.<zone id>",
+        oninput: () => {
+          row.key = key.value;
+          onChange();
+        },
+      });
       detail.replaceChildren(field("Resource key", key));
     } else {
       detail.replaceChildren();
@@ -1078,10 +1275,15 @@ function resourceControls(row, id, onRemove) {
 
 function summaryView(draft, groups, original) {
   const body = draftBody(draft, original);
-  const ipIn = lines(draft.ipIn);
-  const ipNotIn = lines(draft.ipNotIn);
+  const ipIn = cidrs(draft.ipIn);
+  const ipNotIn = cidrs(draft.ipNotIn);
+  const unfit = draft.policies
+    .map((policy, index) => [index, misfits(policy, groups)])
+    .filter(([, ids]) => ids.length)
+    .map(([index, ids]) => `Policy ${index + 1}: ${ids.map((id) => groupName(id, draft.policies[index])).join(", ")} ${ids.length === 1 ? "applies" : "apply"} to none of its resources, so latchkey will refuse it. Go back and add a resource ${ids.length === 1 ? "it applies" : "they apply"} to.`);
   show(
     h("h1", {}, original ? `Review changes to ${original.name}` : "Review your token"),
+    unfit.length ? h("div", { class: "warning-box", id: "summary-warning", role: "alert" }, unfit.map((text) => h("p", {}, text))) : null,
     h(
       "dl",
       { class: "details", id: "summary" },
@@ -1107,9 +1309,11 @@ function summaryView(draft, groups, original) {
             try {
               if (original) {
                 await api("PUT", `${state.owner.prefix}/tokens/${original.id}`, body);
-                await tokenView(original.id, "Changes saved.");
+                go(hashOf(state.owner, `/${original.id}`), "Changes saved.", true);
               } else {
                 const created = (await api("POST", `${state.owner.prefix}/tokens`, body)).result;
+                // A reload shows the new token (its secret is shown only here, once).
+                history.replaceState(null, "", hashOf(state.owner, `/${created.id}`));
                 secretView(`Token "${created.name}" created`, created.value);
               }
             } catch (e) {
@@ -1136,7 +1340,7 @@ async function start() {
   }
   try {
     await signIn(saved);
-    await ownerView(state.owner);
+    await route();
   } catch (e) {
     signOut(false);
     signInView(e);

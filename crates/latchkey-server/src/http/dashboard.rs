@@ -1,4 +1,4 @@
-//! The web dashboard: three static files, embedded in the binary at build time and served
+//! The web dashboard: four static files (the page, its script, its style and its icon), embedded in the binary at build time and served
 //! at `/`. The page talks only to the public API (`/client/v4`), so it adds no power a
 //! token does not already have; see `dashboard/app.js`.
 
@@ -31,7 +31,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// (path, content type, contents) of each file.
-const FILES: [(&str, &str, &str); 3] = [
+const FILES: [(&str, &str, &str); 4] = [
     (
         "/",
         "text/html; charset=utf-8",
@@ -47,9 +47,14 @@ const FILES: [(&str, &str, &str); 3] = [
         "text/css; charset=utf-8",
         include_str!("../../dashboard/style.css"),
     ),
+    (
+        "/dashboard/favicon.svg",
+        "image/svg+xml",
+        include_str!("../../dashboard/favicon.svg"),
+    ),
 ];
 
-/// `GET /`, `GET /dashboard/app.js`, `GET /dashboard/style.css`.
+/// `GET /` and `GET /dashboard/{app.js,style.css,favicon.svg}`.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     FILES
         .into_iter()
