@@ -78,9 +78,28 @@ pub struct Token {
     /// Client-address condition, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<Condition>,
+    /// latchkey's: where and when the token's secret was reported leaked. An exposed token
+    /// is disabled until it is rolled; the roll clears this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure: Option<Exposure>,
     /// The secret: only in the answer to create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<SecretValue>,
+}
+
+/// Where and when a token's secret was reported leaked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Exposure {
+    /// When latchkey received the report.
+    #[serde(with = "timestamp")]
+    pub reported_on: OffsetDateTime,
+    /// Where it was found, as the reporter says (GitHub's `source`, e.g. `content`).
+    pub source: String,
+    /// A link to where it was found, as the reporter gives it (may be empty).
+    pub url: String,
+    /// `github` (GitHub's secret scanning) or `report` (`POST /latchkey/v1/leaks`).
+    pub reporter: String,
 }
 
 /// A token secret on the wire (in the answers to create and roll). It serializes as the

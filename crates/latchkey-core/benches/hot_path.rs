@@ -25,6 +25,7 @@ fn token(policies: serde_json::Value, condition: serde_json::Value) -> Token {
         policies: serde_json::from_value(policies).unwrap(),
         condition: serde_json::from_value(condition).unwrap(),
         revision: 0,
+        exposure: None,
     }
 }
 

@@ -27,6 +27,8 @@ pub enum AuditAction {
     TokenRoll,
     /// A token was deleted.
     TokenDelete,
+    /// A token's secret was reported leaked: the token was disabled and marked exposed.
+    TokenExposed,
     /// Tokens were imported into an empty database (`latchkey import`).
     TokensImport,
     /// An address was refused after too many failed authentications.
@@ -35,12 +37,13 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 7] = [
+    pub const ALL: [AuditAction; 8] = [
         AuditAction::TokenCreate,
         AuditAction::TokenUpdate,
         AuditAction::TokenStatus,
         AuditAction::TokenRoll,
         AuditAction::TokenDelete,
+        AuditAction::TokenExposed,
         AuditAction::TokensImport,
         AuditAction::AuthThrottled,
     ];
@@ -53,6 +56,7 @@ impl AuditAction {
             AuditAction::TokenStatus => "token_status",
             AuditAction::TokenRoll => "token_roll",
             AuditAction::TokenDelete => "token_delete",
+            AuditAction::TokenExposed => "token_exposed",
             AuditAction::TokensImport => "tokens_import",
             AuditAction::AuthThrottled => "auth_throttled",
         }

@@ -25,4 +25,4 @@ pub use id::Id;
 pub use policy::{Effect, GrantedGroup, Policy, ResourceValue, Resources};
 pub use resource::{ResourceId, ResourceKey, ResourceKind};
 pub use secret::{Secret, SecretHash, SecretKind};
-pub use token::{Owner, Status, Token, Unusable};
+pub use token::{Exposure, Owner, Reporter, Status, Token, Unusable};

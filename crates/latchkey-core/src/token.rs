@@ -83,6 +83,31 @@ pub enum Unusable {
     AddressRefused(IpAddr),
 }
 
+/// Who reported a token's secret as leaked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reporter {
+    /// GitHub's secret scanning partner program (`POST /latchkey/v1/secret-scanning/github`).
+    Github,
+    /// Anyone holding the secret, through `POST /latchkey/v1/leaks`.
+    Report,
+}
+
+/// Where and when a token's secret was found in the open. A token with an exposure is
+/// disabled and stays so until it is rolled (which clears the exposure).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exposure {
+    /// When latchkey received the report.
+    #[serde(with = "time::serde::rfc3339")]
+    pub reported_on: OffsetDateTime,
+    /// Where it was found, as the reporter says (e.g. `content`, `commit`, `gitleaks`).
+    pub source: String,
+    /// A link to where it was found, as the reporter gives it (may be empty).
+    pub url: String,
+    /// Who reported it.
+    pub reporter: Reporter,
+}
+
 /// A token without its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
@@ -111,6 +136,8 @@ pub struct Token {
     /// Counts committed changes (updates and rolls). A store refuses a change made from an
     /// older revision, so two concurrent writers cannot silently overwrite each other.
     pub revision: u64,
+    /// Set when its secret was reported leaked; cleared by a roll.
+    pub exposure: Option<Exposure>,
 }
 
 impl Token {
@@ -130,6 +157,7 @@ impl Token {
             policies: Vec::new(),
             condition: Condition::default(),
             revision: 0,
+            exposure: None,
         }
     }
 
@@ -198,6 +226,7 @@ mod tests {
             policies: vec![],
             condition: Condition::default(),
             revision: 0,
+            exposure: None,
         }
     }
 

@@ -207,6 +207,7 @@ impl TokenModel {
                 }),
             },
             revision: 0,
+            exposure: None,
         }
     }
 

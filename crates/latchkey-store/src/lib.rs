@@ -77,13 +77,14 @@ pub trait Store: Send + Sync + 'static {
     /// One page of `owner`'s tokens in issue order.
     async fn list_tokens(&self, owner: Owner, query: &ListQuery)
         -> Result<Page<Token>, StoreError>;
-    /// Replaces the mutable fields of an existing token (name, status, times, policies,
+    /// Replaces the mutable fields of an existing token (name, status, times, policies, exposure,
     /// condition, modified_on) and increments its revision, provided it is still at
     /// `token.revision` (the revision the change was made from). `NotFound` if it is gone,
     /// `Changed` if another change was committed in between.
     async fn update_token(&self, token: &Token, audit: &AuditEvent) -> Result<(), StoreError>;
     /// Replaces the secret hash of token `id` of `owner` (the old secret stops working) and
-    /// increments its revision, provided it is still at `revision`. `NotFound` if it is gone,
+    /// increments its revision, provided it is still at `revision`. An exposed token's
+    /// exposure is cleared and it becomes active again (the leaked secret no longer works). `NotFound` if it is gone,
     /// `Changed` if another change was committed in between.
     async fn roll_token(
         &self,

@@ -26,18 +26,19 @@ pub(crate) struct TokenRow {
     pub policies: String,
     pub condition: String,
     pub revision: i64,
+    pub exposure: Option<String>,
 }
 
 /// The column list matching [`TokenRow`].
 pub(crate) const TOKEN_COLUMNS: &str = "id, owner_kind, owner_id, name, status, issued_on, \
-     modified_on, last_used_on, not_before, expires_on, policies, condition, revision";
+     modified_on, last_used_on, not_before, expires_on, policies, condition, revision, exposure";
 
 /// The columns an insert into `tokens` names, in the order both backends bind them (a
 /// macro, so that statements can be built with `concat!`).
 macro_rules! token_insert_columns {
     () => {
         "id, owner_kind, owner_id, name, status, secret_hash, issued_on, modified_on, \
-         last_used_on, not_before, expires_on, policies, condition, revision"
+         last_used_on, not_before, expires_on, policies, condition, revision, exposure"
     };
 }
 pub(crate) use token_insert_columns;
@@ -241,6 +242,13 @@ pub(crate) fn condition_json(token: &Token) -> String {
     serde_json::to_string(&token.condition).expect("conditions serialise")
 }
 
+pub(crate) fn exposure_json(token: &Token) -> Option<String> {
+    token
+        .exposure
+        .as_ref()
+        .map(|e| serde_json::to_string(e).expect("an exposure serialises"))
+}
+
 impl TryFrom<TokenRow> for Token {
     type Error = StoreError;
 
@@ -274,6 +282,12 @@ impl TryFrom<TokenRow> for Token {
             policies,
             condition,
             revision: u64::try_from(row.revision).map_err(|e| corrupt("revision", e))?,
+            exposure: row
+                .exposure
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| corrupt("exposure", e))?,
         };
         token.shrink_to_fit();
         Ok(token)

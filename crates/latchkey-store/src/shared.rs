@@ -280,7 +280,8 @@ macro_rules! store_impl {
                 let mut tx = self.$writer.begin().await?;
                 let done = sqlx::query(
                     "UPDATE tokens SET name = $1, status = $2, modified_on = $3, not_before = $4, \
-                     expires_on = $5, policies = $6, condition = $7, revision = revision + 1 \
+                     expires_on = $5, policies = $6, condition = $7, exposure = $12, \
+                     revision = revision + 1 \
                      WHERE id = $8 AND owner_kind = $9 AND owner_id = $10 AND revision = $11",
                 )
                 .bind(&token.name)
@@ -294,6 +295,7 @@ macro_rules! store_impl {
                 .bind(kind)
                 .bind(owner_id)
                 .bind($crate::rows::revision(token))
+                .bind($crate::rows::exposure_json(token))
                 .execute(&mut *tx)
                 .await?;
                 commit_audited(tx, done.rows_affected(), audit).await?;
@@ -312,7 +314,9 @@ macro_rules! store_impl {
                 let (kind, owner_id) = $crate::rows::owner_columns(owner);
                 let mut tx = self.$writer.begin().await?;
                 let done = sqlx::query(
-                    "UPDATE tokens SET secret_hash = $1, revision = revision + 1 \
+                    "UPDATE tokens SET secret_hash = $1, revision = revision + 1, \
+                     status = CASE WHEN exposure IS NULL THEN status ELSE 'active' END, \
+                     exposure = NULL \
                      WHERE id = $2 AND owner_kind = $3 AND owner_id = $4 AND revision = $5",
                 )
                 .bind(&hash.as_bytes()[..])
@@ -375,7 +379,8 @@ macro_rules! store_impl {
                             .push_bind(token.expires_on.map($crate::rows::secs))
                             .push_bind($crate::rows::policies_json(token))
                             .push_bind($crate::rows::condition_json(token))
-                            .push_bind($crate::rows::revision(token));
+                            .push_bind($crate::rows::revision(token))
+                            .push_bind($crate::rows::exposure_json(token));
                     });
                     insert
                         .build()
@@ -573,7 +578,7 @@ macro_rules! store_impl {
             sqlx::query(concat!(
                 "INSERT INTO tokens (",
                 $crate::rows::token_insert_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
             ))
             .bind(token.id.to_string())
             .bind(kind)
@@ -589,6 +594,7 @@ macro_rules! store_impl {
             .bind($crate::rows::policies_json(token))
             .bind($crate::rows::condition_json(token))
             .bind($crate::rows::revision(token))
+            .bind($crate::rows::exposure_json(token))
             .execute(db)
             .await
             .map_err($crate::error::conflict_if_unique(|| {

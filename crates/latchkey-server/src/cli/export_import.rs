@@ -91,6 +91,9 @@ pub struct TokenRecord {
     pub condition: Condition,
     /// Change counter.
     pub revision: u64,
+    /// Where and when its secret was reported leaked, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure: Option<latchkey_core::Exposure>,
     /// SHA-256 of the secret, 64 hex digits.
     pub secret_hash: String,
 }
@@ -115,6 +118,7 @@ impl TokenRecord {
             policies: token.policies.clone(),
             condition: token.condition.clone(),
             revision: token.revision,
+            exposure: token.exposure.clone(),
             secret_hash: hex::encode(hash.as_bytes()),
         }
     }
@@ -144,6 +148,7 @@ impl TokenRecord {
             policies: self.policies,
             condition: self.condition,
             revision: self.revision,
+            exposure: self.exposure,
         };
         Ok((token, SecretHash(hash)))
     }

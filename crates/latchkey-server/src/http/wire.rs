@@ -439,7 +439,22 @@ pub fn token(
                 not_in: c.not_in.iter().map(ToString::to_string).collect(),
             }),
         }),
+        exposure: token.exposure.as_ref().map(exposure),
         value: None,
+    }
+}
+
+/// An exposure on the wire.
+pub fn exposure(exposure: &latchkey_core::Exposure) -> api::Exposure {
+    api::Exposure {
+        reported_on: exposure.reported_on,
+        source: exposure.source.clone(),
+        url: exposure.url.clone(),
+        reporter: match exposure.reporter {
+            latchkey_core::Reporter::Github => "github",
+            latchkey_core::Reporter::Report => "report",
+        }
+        .to_owned(),
     }
 }
 
