@@ -9,6 +9,7 @@ pub mod audit;
 pub mod authorize;
 pub mod envelope;
 pub mod identity;
+pub mod leaks;
 pub mod permission_groups;
 pub mod timestamp;
 pub mod tokens;
@@ -19,8 +20,9 @@ pub use audit::{
 pub use authorize::{AuthorizeRequest, AuthorizeResult};
 pub use envelope::{Envelope, ErrorDetail, ErrorSource, Message, ResultInfo};
 pub use identity::{Account, User};
+pub use leaks::{GithubFeedback, GithubMatch, LeakReceipt, LeakReport};
 pub use permission_groups::PermissionGroup;
 pub use tokens::{
-    Condition, CreateTokenRequest, DeletedToken, Effect, GroupMeta, GroupRef, IpRanges, Policy,
-    ResourceValue, SecretValue, Token, TokenStatus, UpdateTokenRequest, VerifiedToken,
+    Condition, CreateTokenRequest, DeletedToken, Effect, Exposure, GroupMeta, GroupRef, IpRanges,
+    Policy, ResourceValue, SecretValue, Token, TokenStatus, UpdateTokenRequest, VerifiedToken,
 };

@@ -5,6 +5,7 @@
 //!   latchkey-core), the error envelope and the OpenAPI document.
 //! - [`auth`]: who is calling (bearer authentication, the client's address) and rate limits.
 //! - [`caches`]: the token cache, the membership cache and the batched last-use times.
+//! - [`leaks`]: leak response (GitHub's secret scanning and reports of leaked secrets).
 //! - [`serve`]: `latchkey serve`: start-up, the connection loop, background tasks.
 //! - [`cli`]: the other commands, their settings, export/import and the API client commands.
 //!
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod caches;
 pub mod cli;
 pub mod http;
+pub mod leaks;
 pub mod logs;
 pub(crate) mod metrics;
 pub(crate) mod per_thread;

@@ -229,6 +229,18 @@ pub fn rate_limited(limit: &'static str) {
     metrics::counter!("latchkey_rate_limited_total", "limit" => limit).increment(1);
 }
 
+/// Counts one reported secret by endpoint (`github` or `report`) and label
+/// (`true_positive` or `false_positive`).
+pub fn leak_reported(endpoint: &'static str, label: &'static str) {
+    metrics::counter!("latchkey_leak_reports_total", "endpoint" => endpoint, "label" => label)
+        .increment(1);
+}
+
+/// Counts one token disabled because its secret was reported leaked.
+pub fn token_exposed() {
+    metrics::counter!("latchkey_tokens_exposed_total").increment(1);
+}
+
 /// Sets the gauges read at a scrape, hands over the hot counters, and renders every metric
 /// in Prometheus' text format.
 pub fn render(gauges: Gauges) -> String {

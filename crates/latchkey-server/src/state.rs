@@ -78,6 +78,8 @@ pub struct Shared {
     pub strict_delegation: bool,
     /// Requests per owner and failed authentications per address.
     pub rates: Arc<RateLimits>,
+    /// The keys GitHub signs secret scanning alerts with.
+    pub github_keys: Arc<crate::leaks::github::GithubKeys>,
 }
 
 impl AppState {
@@ -100,7 +102,17 @@ impl AppState {
                 limits.rate_limit,
                 limits.auth_failure_limit,
             )),
+            github_keys: Arc::new(crate::leaks::github::GithubKeys::new(
+                crate::leaks::github::KeySource::default(),
+            )),
         }))
+    }
+
+    /// Reads GitHub's secret scanning keys from `source`.
+    pub fn with_github_keys(mut self, source: crate::leaks::github::KeySource) -> Self {
+        Arc::make_mut(&mut self.0).github_keys =
+            Arc::new(crate::leaks::github::GithubKeys::new(source));
+        self
     }
 
     /// Uses this catalogue (built-in plus operator-defined groups).

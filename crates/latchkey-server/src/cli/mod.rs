@@ -193,6 +193,14 @@ pub struct ServeArgs {
     /// [default: bounded by the owner's rights, as Cloudflare does].
     #[arg(long, env = "LATCHKEY_STRICT_DELEGATION")]
     pub strict_delegation: bool,
+    /// Where GitHub's secret scanning keys are read: a URL, or a file in the same format
+    /// (for a deployment that cannot reach GitHub, or for tests).
+    #[arg(
+        long,
+        env = "LATCHKEY_GITHUB_SCANNING_KEYS",
+        default_value = crate::leaks::github::GITHUB_KEYS_URL
+    )]
+    pub github_scanning_keys: crate::leaks::github::KeySource,
 }
 
 /// Options of `bootstrap`.
@@ -350,6 +358,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 trusted_proxies: args.trusted_proxies,
                 permission_groups: args.permission_groups,
                 strict_delegation: args.strict_delegation,
+                github_scanning_keys: args.github_scanning_keys,
                 timeouts: crate::serve::connections::ConnectionLimits {
                     header: std::time::Duration::from_secs(args.header_timeout),
                     shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),

@@ -69,6 +69,12 @@ codes! {
     BODY_TIMEOUT = 1018, 408;
     /// An object with that id (or secret) exists already.
     ALREADY_EXISTS = 1019, 409;
+    /// A GitHub secret scanning alert without a valid signature by a current GitHub key.
+    INVALID_SIGNATURE = 1020, 400;
+    /// An exposed token cannot be re-enabled: roll it.
+    TOKEN_EXPOSED = 1021, 400;
+    /// Something latchkey relies on outside itself (GitHub's key list) cannot be reached.
+    UPSTREAM_UNAVAILABLE = 1022, 503;
     /// Malformed JSON.
     MALFORMED_JSON = 6007, 400;
     /// Method not allowed.

@@ -247,6 +247,22 @@ impl ApiError {
         )
     }
 
+    /// 400 for a request whose signature cannot be accepted (GitHub's secret scanning).
+    pub fn invalid_signature(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            vec![detail(codes::INVALID_SIGNATURE, message)],
+        )
+    }
+
+    /// 503: something outside latchkey that this request needs cannot be reached; retry.
+    pub fn upstream_unavailable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            vec![detail(codes::UPSTREAM_UNAVAILABLE, message)],
+        )
+    }
+
     /// 500: logs `source`, tells the client nothing about it.
     pub fn internal(source: impl std::fmt::Display) -> Self {
         tracing::error!(error = %source, "internal error");

@@ -283,6 +283,34 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// A request body as sent (within the body limit and timeout), for handlers that check a
+/// signature over its exact bytes.
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        body_bytes(req, state).await.map(RawBody)
+    }
+}
+
+/// The client's address (see [`crate::auth::client_ip`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(ClientIp(client_ip(parts, state)))
+    }
+}
+
 /// The body of a roll: `{}`, any JSON object, `null` (what the Go SDK sends for empty
 /// params), or nothing at all (with or without a Content-Type).
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::http::handlers::{
-    self, audit_logs, authorize, health, identity, permission_groups, tokens, verify,
+    self, audit_logs, authorize, health, identity, leaks, permission_groups, tokens, verify,
 };
 use crate::http::observe::ObserveLayer;
 use crate::http::{dashboard, openapi};
@@ -48,6 +48,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(identity::user))
         .routes(routes!(identity::accounts))
         .routes(routes!(authorize::decision, authorize::forward_auth))
+        .routes(routes!(leaks::github))
+        .routes(routes!(leaks::report))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi::serve))

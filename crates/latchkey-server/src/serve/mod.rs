@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub permission_groups: Option<PathBuf>,
     /// Strict delegation.
     pub strict_delegation: bool,
+    /// Where GitHub's secret scanning keys are read.
+    pub github_scanning_keys: crate::leaks::github::KeySource,
     /// Header and shutdown timeouts, and the connection cap.
     pub timeouts: crate::serve::connections::ConnectionLimits,
 }
@@ -47,6 +49,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("permission_groups", &self.permission_groups)
             .field("strict_delegation", &self.strict_delegation)
+            .field("github_scanning_keys", &self.github_scanning_keys)
             .field("timeouts", &self.timeouts)
             .finish()
     }
@@ -87,7 +90,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let state = AppState::new(Arc::clone(&store), clock, config.limits)
         .with_catalogue(catalogue)
         .with_trusted_proxies(config.trusted_proxies)
-        .with_strict_delegation(config.strict_delegation);
+        .with_strict_delegation(config.strict_delegation)
+        .with_github_keys(config.github_scanning_keys);
     let flusher = state.last_used.spawn_flusher(Arc::clone(&store));
     let housekeeping = state.clone();
     let forgetter = tokio::spawn(async move {
@@ -202,6 +206,7 @@ mod tests {
             trusted_proxies: Vec::new(),
             permission_groups: None,
             strict_delegation: false,
+            github_scanning_keys: Default::default(),
             timeouts: crate::serve::connections::ConnectionLimits {
                 header: std::time::Duration::from_secs(1),
                 shutdown_grace: std::time::Duration::from_secs(1),

@@ -15,6 +15,7 @@ mod dashboard;
 mod docs;
 mod identity;
 mod kit;
+mod leaks;
 mod listener;
 mod lists;
 mod nodes;

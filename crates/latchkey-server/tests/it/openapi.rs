@@ -395,5 +395,5 @@ async fn every_documented_operation_is_routed() {
             count += 1;
         }
     }
-    assert_eq!(count, 26);
+    assert_eq!(count, 28);
 }

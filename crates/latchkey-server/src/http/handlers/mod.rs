@@ -4,6 +4,7 @@ pub mod audit_logs;
 pub mod authorize;
 pub mod health;
 pub mod identity;
+pub mod leaks;
 pub mod permission_groups;
 pub mod tokens;
 pub mod verify;

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::audit;
 use crate::auth::Principal;
 use crate::http::authz::{authorize, check_grantable, Op};
+use crate::http::codes;
 use crate::http::error::ApiError;
 use crate::http::extract::{Family, JsonBody, ListParams, RollBody, TokenId};
 use crate::http::openapi::FailureResponse;
@@ -229,6 +230,14 @@ pub async fn update(
         condition: fields.condition,
         ..existing.clone()
     };
+    if existing.exposure.is_some() && token.status == latchkey_core::Status::Active {
+        return Err(ApiError::invalid(
+            codes::TOKEN_EXPOSED,
+            "This token's secret was reported leaked (see its exposure), so it cannot be \
+             enabled again: roll it for a new secret, which also makes it active",
+            "/status",
+        ));
+    }
     let (action, details) = audit::update_details(&existing, &token);
     let event = audit::token_event(&state, &principal, action, (owner, id), details);
     state.store.update_token(&token, &event).await?;
