@@ -130,8 +130,9 @@ async fn a_change_through_one_node_is_refused_by_the_other_within_a_second() {
     let (disabled_id, disabled) = create_token(&a, &admin, &user, "to disable").await;
     let (rolled_id, rolled) = create_token(&a, &admin, &user, "to roll").await;
     let (deleted_id, deleted) = create_token(&a, &admin, &user, "to delete").await;
+    let (_, leaked) = create_token(&a, &admin, &user, "to leak").await;
     // Node B has each token cached (its cache keeps them for 30 s on its own).
-    for secret in [&disabled, &rolled, &deleted] {
+    for secret in [&disabled, &rolled, &deleted, &leaked] {
         assert_eq!(verify(&b, secret).await, 200);
         assert_eq!(verify(&b, secret).await, 200);
     }
@@ -175,13 +176,34 @@ async fn a_change_through_one_node_is_refused_by_the_other_within_a_second() {
     assert_eq!(status, 200, "{body:#}");
     let delete = time_until(&b, &deleted, 401).await;
 
+    // A leaked secret reported to node A (issue 19): A refuses it when the report returns.
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!(
+            "{}/latchkey/v1/leaks",
+            a.base.trim_end_matches("/client/v4")
+        ),
+        "",
+        Some(json!({"secrets": [leaked], "source": "test"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(verify(&a, &leaked).await, 401);
+    let exposed = time_until(&b, &leaked, 401).await;
+
     println!(
-        "propagation from node A to node B: disable {} ms, roll {} ms, delete {} ms",
+        "propagation from node A to node B: disable {} ms, roll {} ms, delete {} ms, leak report {} ms",
         disable.as_millis(),
         roll.as_millis(),
-        delete.as_millis()
+        delete.as_millis(),
+        exposed.as_millis()
     );
-    for (what, took) in [("disable", disable), ("roll", roll), ("delete", delete)] {
+    for (what, took) in [
+        ("disable", disable),
+        ("roll", roll),
+        ("delete", delete),
+        ("leak report", exposed),
+    ] {
         assert!(
             took < Duration::from_secs(1),
             "{what} took {took:?} to reach node B"

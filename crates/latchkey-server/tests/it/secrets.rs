@@ -1,7 +1,8 @@
 //! No secret in clear anywhere latchkey writes: `latchkey serve` at log level `debug` goes
 //! through every way a secret can reach it (bootstrap, create in both families, roll,
 //! verify with the current and a rolled-away secret, authorize in both forms, a secret in a
-//! query string, in a forward-auth header and in a malformed Authorization header), then
+//! query string, in a forward-auth header and in a malformed Authorization header, a leak
+//! report), then
 //! shuts down; its log, its database (the SQLite files byte for byte, or every row of every
 //! PostgreSQL table as text) and an `export` are searched for each secret: zero hits.
 
@@ -95,6 +96,32 @@ async fn exercise(database: &str, dir: &Path) -> (Vec<String>, Haystacks) {
         .unwrap();
     assert_eq!(malformed.status(), 400);
 
+    // A leak report (issue 19): the token is disabled, and neither the answer, the log, the
+    // audit entry nor the stored exposure holds the secret.
+    let (leaked_id, leaked) = create_token(&node, &admin_secret, &user, "leaked").await;
+    secrets.push(leaked.clone());
+    let leaks = base.replace("/client/v4", "/latchkey/v1/leaks");
+    let report = json!({"secrets": [leaked, "cfut_not_ours"], "source": "gitleaks", "url": "https://ci.example.com/1"});
+    let (status, receipt) = call(Method::POST, &leaks, "", Some(report)).await;
+    assert_eq!(status, 200, "{receipt}");
+    let (status, exposed) = call(
+        Method::GET,
+        &format!("{base}/user/tokens/{leaked_id}"),
+        &admin_secret,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(exposed["result"]["exposure"]["source"], "gitleaks");
+    let audit = call(
+        Method::GET,
+        &format!("{base}/user/audit_logs"),
+        &admin_secret,
+        None,
+    )
+    .await
+    .1;
+
     let log_file = dir.join("secrets.log");
     let (_, clean) = node.terminate(Duration::from_secs(20));
     assert!(clean);
@@ -117,6 +144,12 @@ async fn exercise(database: &str, dir: &Path) -> (Vec<String>, Haystacks) {
     let haystacks = vec![
         ("serve log".to_owned(), log),
         ("export".to_owned(), std::fs::read(&export).unwrap()),
+        (
+            "leak report answer".to_owned(),
+            receipt.to_string().into_bytes(),
+        ),
+        ("exposed token".to_owned(), exposed.to_string().into_bytes()),
+        ("audit log".to_owned(), audit.to_string().into_bytes()),
     ];
     (secrets, haystacks)
 }
