@@ -473,6 +473,42 @@ test("an expired token offers no Disable", async () => {
   await page.fill("#filter", "");
 });
 
+test("an exposed token says where its secret was found and offers Roll now", async () => {
+  const me = (await call("GET", "/user", admin)).body.result;
+  const made = await call("POST", "/user/tokens", admin, readOnlyBody("leaky", me.id));
+  assert.equal(made.status, 200);
+  const leak = await fetch(`${base}/latchkey/v1/leaks`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ secrets: [made.body.result.value], source: "gitleaks", url: "https://ci.example.com/job/42" }),
+  });
+  assert.equal(leak.status, 200);
+  await page.selectOption("#owner", { index: 0 });
+  await page.fill("#filter", "leaky");
+  const row = await rowOf("leaky");
+  await row.waitFor();
+  assert.match(await row.textContent(), /exposed/);
+  assert.equal(await row.getByRole("button", { name: /^(Disable|Enable) / }).count(), 0, "an exposed token is not enabled again");
+  await row.getByRole("link", { name: "leaky", exact: true }).click();
+  await page.locator("#exposure").waitFor();
+  const box = await page.locator("#exposure").textContent();
+  assert.match(box, /a leak report/);
+  assert.match(box, /gitleaks/);
+  assert.match(box, /https:\/\/ci\.example\.com\/job\/42/);
+  await shot("exposed", false);
+  await assertAccessible("an exposed token");
+  await page.locator("#exposure").getByRole("button", { name: "Roll now" }).click();
+  await page.getByRole("button", { name: "Roll secret" }).click();
+  const rolled = await readSecret();
+  assert.equal((await call("GET", "/user/tokens/verify", rolled)).status, 200);
+  const token = (await call("GET", `/user/tokens/${made.body.result.id}`, admin)).body.result;
+  assert.equal(token.status, "active");
+  assert.equal(token.exposure, undefined);
+  assert.equal((await call("DELETE", `/user/tokens/${token.id}`, admin)).status, 200);
+  await page.getByRole("button", { name: "Done, I have copied it" }).click();
+  await page.fill("#filter", "");
+});
+
 test("sign-out forgets the token", async () => {
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in to latchkey" }).waitFor();

@@ -421,6 +421,7 @@ async function ownerView(owner, message, current = () => true) {
 }
 
 function statusOf(token) {
+  if (token.exposure) return "exposed";
   if (token.status !== "active") return token.status;
   if (token.expires_on && new Date(token.expires_on) <= new Date()) return "expired";
   return "active";
@@ -478,7 +479,7 @@ function listView(error, message) {
         renderTable();
       },
     },
-    ["all", "active", "disabled", "expired"].map((s) =>
+    ["all", "active", "disabled", "expired", "exposed"].map((s) =>
       h("option", { value: s, selected: s === state.statusFilter }, s === "all" ? "Any status" : s[0].toUpperCase() + s.slice(1)),
     ),
   );
@@ -551,12 +552,15 @@ function tokenActions(token, where) {
   const label = (verb) => (where === "row" ? `${verb} ${token.name}` : null);
   const disabled = token.status === "disabled";
   const expired = statusOf(token) === "expired" || (token.expires_on && new Date(token.expires_on) <= new Date());
+  const exposed = Boolean(token.exposure);
   return h(
     "div",
     { class: "actions" },
     h("button", { type: "button", class: "secondary", "aria-label": label("Edit"), onclick: () => go(hashOf(state.owner, `/${token.id}/edit`)) }, "Edit"),
-    h("button", { type: "button", class: "secondary", "aria-label": label("Roll"), onclick: () => roll(token) }, "Roll"),
-    expired
+    exposed
+      ? h("button", { type: "button", class: "danger", "aria-label": label("Roll now"), onclick: () => roll(token) }, "Roll now")
+      : h("button", { type: "button", class: "secondary", "aria-label": label("Roll"), onclick: () => roll(token) }, "Roll"),
+    expired || exposed
       ? null
       : h(
           "button",
@@ -600,6 +604,7 @@ async function tokenView(id, message, current = () => true) {
     h("p", {}, h("a", { href: hashOf(state.owner) }, "← All tokens")),
     h("h1", {}, token.name),
     message ? h("p", { class: "notice", role: "status" }, message) : null,
+    token.exposure ? exposureBox(token) : null,
     h(
       "dl",
       { class: "details" },
@@ -619,6 +624,20 @@ async function tokenView(id, message, current = () => true) {
     h("h2", {}, "Policies"),
     h("ol", { class: "policies" }, token.policies.map((p) => h("li", {}, policySentence(draftPolicy(p))))),
     tokenActions(token, "detail"),
+  );
+}
+
+/** Where and when the token's secret was found, and what to do about it. */
+function exposureBox(token) {
+  const { exposure } = token;
+  const by = exposure.reporter === "github" ? "GitHub's secret scanning" : "a leak report";
+  return h(
+    "div",
+    { class: "error", id: "exposure", role: "alert" },
+    h("p", {}, h("strong", {}, "Exposed: "), `its secret was found in the open (reported by ${by} on ${when(exposure.reported_on)}${exposure.source ? `, in ${exposure.source}` : ""}).`),
+    exposure.url ? h("p", {}, "Where: ", h("code", {}, exposure.url)) : null,
+    h("p", {}, "latchkey disabled the token at once. Roll it for a new secret, which makes it active again; then replace the secret wherever it is used."),
+    h("button", { type: "button", class: "danger", onclick: () => roll(token) }, "Roll now"),
   );
 }
 
