@@ -6,6 +6,7 @@
 //! - [`auth`]: who is calling (bearer authentication, the client's address) and rate limits.
 //! - [`caches`]: the token cache, the membership cache and the batched last-use times.
 //! - [`leaks`]: leak response (GitHub's secret scanning and reports of leaked secrets).
+//! - [`mail`]: email to people (a token owner told of a leak), through SMTP.
 //! - [`serve`]: `latchkey serve`: start-up, the connection loop, background tasks.
 //! - [`cli`]: the other commands, their settings, export/import and the API client commands.
 //!
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod http;
 pub mod leaks;
 pub mod logs;
+pub mod mail;
 pub(crate) mod metrics;
 pub(crate) mod per_thread;
 pub mod serve;

@@ -236,6 +236,11 @@ pub fn leak_reported(endpoint: &'static str, label: &'static str) {
         .increment(1);
 }
 
+/// Counts one email: `sent`, or `failed` (after its retries).
+pub fn email(result: &'static str) {
+    metrics::counter!("latchkey_emails_total", "result" => result).increment(1);
+}
+
 /// Counts one token disabled because its secret was reported leaked.
 pub fn token_exposed() {
     metrics::counter!("latchkey_tokens_exposed_total").increment(1);

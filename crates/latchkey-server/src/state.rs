@@ -80,6 +80,8 @@ pub struct Shared {
     pub rates: Arc<RateLimits>,
     /// The keys GitHub signs secret scanning alerts with.
     pub github_keys: Arc<crate::leaks::github::GithubKeys>,
+    /// Email to people, when an SMTP server is set.
+    pub mailer: Option<Arc<crate::mail::Mailer>>,
 }
 
 impl AppState {
@@ -105,7 +107,14 @@ impl AppState {
             github_keys: Arc::new(crate::leaks::github::GithubKeys::new(
                 crate::leaks::github::KeySource::default(),
             )),
+            mailer: None,
         }))
+    }
+
+    /// Sends email through `mailer`.
+    pub fn with_mailer(mut self, mailer: Option<crate::mail::Mailer>) -> Self {
+        Arc::make_mut(&mut self.0).mailer = mailer.map(Arc::new);
+        self
     }
 
     /// Reads GitHub's secret scanning keys from `source`.

@@ -201,6 +201,18 @@ pub struct ServeArgs {
         default_value = crate::leaks::github::GITHUB_KEYS_URL
     )]
     pub github_scanning_keys: crate::leaks::github::KeySource,
+    /// SMTP server for email to token owners (`smtps://host`, `smtp://host?tls=required`
+    /// for STARTTLS, or `smtp://host` on this machine); a user name may be in it, a
+    /// password never: see --smtp-password-file.
+    #[arg(long, env = "LATCHKEY_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Sender of latchkey's email, e.g. `latchkey <latchkey@example.com>`.
+    #[arg(long, env = "LATCHKEY_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// A file holding the SMTP password [default: the environment variable
+    /// LATCHKEY_SMTP_PASSWORD].
+    #[arg(long, env = "LATCHKEY_SMTP_PASSWORD_FILE")]
+    pub smtp_password_file: Option<PathBuf>,
 }
 
 /// Options of `bootstrap`.
@@ -359,6 +371,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 permission_groups: args.permission_groups,
                 strict_delegation: args.strict_delegation,
                 github_scanning_keys: args.github_scanning_keys,
+                smtp: crate::mail::SmtpSettings {
+                    url: args.smtp_url,
+                    from: args.smtp_from,
+                    password_file: args.smtp_password_file,
+                },
                 timeouts: crate::serve::connections::ConnectionLimits {
                     header: std::time::Duration::from_secs(args.header_timeout),
                     shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),

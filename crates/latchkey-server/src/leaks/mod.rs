@@ -12,10 +12,12 @@
 
 pub mod github;
 
-use latchkey_core::{AuditAction, AuditEvent, Exposure, Reporter, Secret, Status};
+use latchkey_core::{AuditAction, AuditEvent, Exposure, Owner, Reporter, Secret, Status};
 use latchkey_store::StoreError;
+use lettre::message::Mailbox;
 use serde_json::json;
 
+use crate::mail::Mailer;
 use crate::state::AppState;
 
 /// Where a report came from and what it says about where the secrets were found.
@@ -49,6 +51,92 @@ impl Verdict {
     pub fn is_ours(self) -> bool {
         self != Verdict::NotOurs
     }
+}
+
+/// Emails the people who manage `token` (its user; for an account token, the account's
+/// members) that its secret was reported leaked and the token disabled: which token, where it
+/// was found and how to roll it. Never the secret.
+async fn tell_owner(state: AppState, mailer: std::sync::Arc<Mailer>, token: latchkey_core::Token) {
+    let Some(exposure) = &token.exposure else {
+        return;
+    };
+    let people = match token.owner {
+        Owner::User(id) => state
+            .store
+            .user(id)
+            .await
+            .map(|user| user.into_iter().collect()),
+        Owner::Account(id) => state.store.list_members(id).await,
+    };
+    let owner = match token.owner {
+        Owner::User(_) => "your user".to_owned(),
+        Owner::Account(id) => match state.store.account(id).await {
+            Ok(Some(account)) => format!("the account {} ({id})", account.name),
+            _ => format!("the account {id}"),
+        },
+    };
+    let people = match people {
+        Ok(people) => people,
+        Err(error) => {
+            tracing::warn!(%error, token_id = %token.id, "the owner of an exposed token could not be looked up to be told");
+            crate::metrics::email("failed");
+            return;
+        }
+    };
+    let to: Vec<Mailbox> = people
+        .iter()
+        .filter_map(|user| user.email.parse().ok())
+        .collect();
+    let (api, cli) = match token.owner {
+        Owner::User(_) => (
+            format!("PUT /client/v4/user/tokens/{}/value", token.id),
+            format!("latchkey tokens roll {}", token.id),
+        ),
+        Owner::Account(account) => (
+            format!(
+                "PUT /client/v4/accounts/{account}/tokens/{}/value",
+                token.id
+            ),
+            format!("latchkey tokens roll {} --account {account}", token.id),
+        ),
+    };
+    let reporter = match exposure.reporter {
+        Reporter::Github => "GitHub's secret scanning",
+        Reporter::Report => "a leak report to latchkey",
+    };
+    let when = exposure
+        .reported_on
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let subject = format!(
+        "latchkey: the token \"{}\" was exposed and is disabled",
+        token.name
+    );
+    let body = format!(
+        "The API token \"{name}\" (id {id}) of {owner} was found in the open, and latchkey \
+         disabled it at once: its secret no longer works.\n\n\
+         Found at: {url}\n\
+         Where: {source}\n\
+         Reported by: {reporter}, on {when}\n\n\
+         To give the token a new secret and make it active again, roll it: in the dashboard \
+         (\"Roll now\" on the token), with the command line ({cli}), or with the API ({api}). \
+         Then put the new secret wherever the old one was used, and remove the old one from \
+         where it was found.\n\n\
+         This message never holds a secret.\n",
+        name = token.name,
+        id = token.id,
+        url = if exposure.url.is_empty() {
+            "(no link given)"
+        } else {
+            &exposure.url
+        },
+        source = if exposure.source.is_empty() {
+            "(not said)"
+        } else {
+            &exposure.source
+        },
+    );
+    mailer.send_later(to, subject, body);
 }
 
 /// Handles one reported secret: see the module documentation.
@@ -100,6 +188,9 @@ pub async fn report(
             Ok(()) => {
                 state.cache.forget(token.id);
                 crate::metrics::token_exposed();
+                if let Some(mailer) = &state.mailer {
+                    tokio::spawn(tell_owner(state.clone(), mailer.clone(), token.clone()));
+                }
                 tracing::warn!(
                     token_id = %token.id,
                     reporter = ?report.reporter,

@@ -35,6 +35,8 @@ pub struct ServeConfig {
     pub strict_delegation: bool,
     /// Where GitHub's secret scanning keys are read.
     pub github_scanning_keys: crate::leaks::github::KeySource,
+    /// The SMTP server, if any.
+    pub smtp: crate::mail::SmtpSettings,
     /// Header and shutdown timeouts, and the connection cap.
     pub timeouts: crate::serve::connections::ConnectionLimits,
 }
@@ -50,6 +52,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("permission_groups", &self.permission_groups)
             .field("strict_delegation", &self.strict_delegation)
             .field("github_scanning_keys", &self.github_scanning_keys)
+            .field("smtp", &self.smtp)
             .field("timeouts", &self.timeouts)
             .finish()
     }
@@ -76,6 +79,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     if latchkey_store::sqlite_file(&config.database).is_some_and(|db| !db.exists()) {
         admin::refuse_existing(&token_file, ADMIN_TOKEN_FLAG)?;
     }
+    let mailer = crate::mail::Mailer::new(&config.smtp)?;
     let store = latchkey_store::open(&config.database)
         .await
         .with_context(|| {
@@ -91,7 +95,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .with_catalogue(catalogue)
         .with_trusted_proxies(config.trusted_proxies)
         .with_strict_delegation(config.strict_delegation)
-        .with_github_keys(config.github_scanning_keys);
+        .with_github_keys(config.github_scanning_keys)
+        .with_mailer(mailer);
     let flusher = state.last_used.spawn_flusher(Arc::clone(&store));
     let housekeeping = state.clone();
     let forgetter = tokio::spawn(async move {
@@ -207,6 +212,7 @@ mod tests {
             permission_groups: None,
             strict_delegation: false,
             github_scanning_keys: Default::default(),
+            smtp: Default::default(),
             timeouts: crate::serve::connections::ConnectionLimits {
                 header: std::time::Duration::from_secs(1),
                 shutdown_grace: std::time::Duration::from_secs(1),

@@ -516,3 +516,165 @@ async fn an_alert_of_100_matches_revokes_each_token() {
         took.as_millis()
     );
 }
+
+/// A real SMTP server for a test: Python's aiosmtpd, which prints each message it receives.
+/// scripts/test installs it and names its Python in `LATCHKEY_TEST_SMTPD` (and sets
+/// `LATCHKEY_REQUIRE_SMTPD=1`, so that a missing server fails the run instead of skipping).
+struct Smtpd {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+    port: u16,
+}
+
+impl Smtpd {
+    fn start(dir: &std::path::Path) -> Option<Smtpd> {
+        let python = match std::env::var("LATCHKEY_TEST_SMTPD") {
+            Ok(python) => python,
+            Err(_) if std::env::var_os("LATCHKEY_REQUIRE_SMTPD").is_some() => {
+                panic!("LATCHKEY_TEST_SMTPD must name a Python with aiosmtpd (scripts/test installs it)")
+            }
+            Err(_) => {
+                eprintln!("skipped: set LATCHKEY_TEST_SMTPD to a Python with aiosmtpd (scripts/test does)");
+                return None;
+            }
+        };
+        let port = crate::process::free_port();
+        let out = dir.join("smtpd.out");
+        let child = std::process::Command::new(&python)
+            .args([
+                "-u",
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-c",
+                "aiosmtpd.handlers.Debugging",
+            ])
+            .arg("-l")
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start aiosmtpd with {python}: {e}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aiosmtpd did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(Smtpd { child, out, port })
+    }
+
+    /// What it received, once it holds `count` messages (waiting up to 15 s).
+    async fn messages(&self, count: usize) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+            if text
+                .matches("---------- MESSAGE FOLLOWS ----------")
+                .count()
+                >= count
+            {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{count} messages did not arrive: {text}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Smtpd {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn mailer(port: u16) -> Option<latchkey_server::mail::Mailer> {
+    latchkey_server::mail::Mailer::new(&latchkey_server::mail::SmtpSettings {
+        url: Some(format!("smtp://127.0.0.1:{port}")),
+        from: Some("latchkey <latchkey@example.com>".into()),
+        password_file: None,
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_owner_is_told_by_email_where_the_secret_was_found_and_how_to_roll_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(smtpd) = Smtpd::start(dir.path()) else {
+        return;
+    };
+    let (mut app, _, _, _keys) = app_with_keys(Limits::default()).await;
+    app.state = app.state.clone().with_mailer(mailer(smtpd.port));
+    let (user_id, user_secret) = app.create_with(Family::User, API_TOKENS_READ).await;
+    let (account_id, account_secret) = app
+        .create_with(Family::Account, ACCOUNT_API_TOKENS_READ)
+        .await;
+    let report = json!({"secrets": [user_secret, account_secret], "source": "gitleaks", "url": "https://ci.example.com/job/9"});
+    let started = std::time::Instant::now();
+    app.call(Method::POST, "/latchkey/v1/leaks", None, Some(report))
+        .await
+        .ok();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "the answer does not wait for the mail"
+    );
+    assert_eq!(verify_status(&app, &user_secret).await, 401);
+
+    // The body is quoted-printable (lettre's choice for long lines): undo its soft breaks.
+    let mail = smtpd
+        .messages(2)
+        .await
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    assert_eq!(mail.matches("To: admin@example.com").count(), 2, "{mail}");
+    assert!(
+        mail.contains("From: latchkey <latchkey@example.com>"),
+        "{mail}"
+    );
+    assert!(mail.contains("Subject: latchkey: the token"), "{mail}");
+    for id in [&user_id, &account_id] {
+        assert!(mail.contains(id.as_str()), "{id}: {mail}");
+    }
+    assert!(
+        mail.contains("https://ci.example.com/job/9") && mail.contains("gitleaks"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains(&format!("latchkey tokens roll {user_id}")),
+        "{mail}"
+    );
+    assert!(
+        mail.contains(&format!(
+            "latchkey tokens roll {account_id} --account {}",
+            app.account_id()
+        )),
+        "{mail}"
+    );
+    assert!(mail.contains("of the account Acme"), "{mail}");
+    for secret in [&user_secret, &account_secret] {
+        assert!(!mail.contains(&secret[5..]), "a secret in the mail");
+    }
+}
+
+#[tokio::test]
+async fn a_mail_that_cannot_be_sent_never_undoes_the_revocation() {
+    let (mut app, _, _, _keys) = app_with_keys(Limits::default()).await;
+    // Nothing listens there.
+    app.state = app
+        .state
+        .clone()
+        .with_mailer(mailer(crate::process::free_port()));
+    let (_, secret) = app.create_with(Family::User, API_TOKENS_READ).await;
+    let report = json!({"secrets": [secret]});
+    app.call(Method::POST, "/latchkey/v1/leaks", None, Some(report))
+        .await
+        .ok();
+    assert_eq!(verify_status(&app, &secret).await, 401);
+}
